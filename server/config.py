@@ -1,0 +1,90 @@
+"""Settings: the only module that reads the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting is documented in README.md (a test checks it)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite at VAR_DIR/civic311.db")
+    secret_key: str = Field("", description="Signs sessions; generated into VAR_DIR/secret_key when empty")
+    var_dir: Path = Field(ROOT / "var", description="Writable state: SQLite file, keys, media")
+    media_dir: Path | None = Field(None, description="Photo renditions; default VAR_DIR/media")
+    city_file: Path = Field(ROOT / "server" / "cities" / "haverhill.toml", description="The city's data file")
+    tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png", description="Map tiles (Leaflet URL template)"
+    )
+    tile_attribution: str = Field("© OpenStreetMap contributors", description="Map tile attribution")
+    base_url: str = Field("http://127.0.0.1:8000", description="Public URL, used in notifications")
+    duplicate_radius_m: float = Field(50.0, description="Radius for 'already reported?' suggestions")
+    photo_max_bytes: int = Field(15_000_000, description="Largest photo upload accepted")
+    photo_max_pixels: int = Field(50_000_000, description="Largest photo in pixels (decompression bombs)")
+    session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
+    secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
+    open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
+    vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
+    vapid_subject: str = Field("mailto:311@example.org", description="VAPID 'sub' claim")
+    smtp_host: str = Field("", description="SMTP server; empty disables e-mail (messages are logged)")
+    smtp_port: int = Field(25, description="SMTP port")
+    smtp_user: str = Field("", description="SMTP user")
+    smtp_password: str = Field("", description="SMTP password")
+    smtp_from: str = Field("311@example.org", description="Sender address of e-mails")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS")
+
+    @cached_property
+    def media_path(self) -> Path:
+        return self.media_dir or (self.var_dir / "media")
+
+    @cached_property
+    def db_url(self) -> str:
+        url = self.database_url or f"sqlite:///{self.var_dir / 'civic311.db'}"
+        # Heroku-style and psql-style URLs mean psycopg 3 here.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @cached_property
+    def session_secret(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _read_or_create(self.var_dir / "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def _read_or_create(path: Path, make) -> str:
+    """Keep a generated secret under VAR_DIR so every process of one install shares it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = make()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    try:
+        # link() fails if another process won the race; then use its value
+        path.hardlink_to(tmp)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+read_or_create_secret = _read_or_create

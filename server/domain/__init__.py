@@ -1,0 +1,1 @@
+"""Pure rules: no FastAPI, no SQL. Imports only the standard library."""

@@ -1,0 +1,66 @@
+"""Open311 service questions ('attributes'): validation of the answers given."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .errors import Invalid
+
+DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if str(v).strip() != ""]
+    return [str(value)] if str(value).strip() != "" else []
+
+
+def clean_answers(attributes: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check answers against the service definition; return them normalised.
+
+    Raises Invalid naming the first bad attribute. Unknown codes are ignored (clients send extras).
+    """
+    out: dict[str, Any] = {}
+    for attr in sorted(attributes, key=lambda a: a.get("order", 0)):
+        if attr.get("variable", True) is False:
+            continue
+        code, dtype = attr["code"], attr.get("datatype", "string")
+        label = attr.get("description") or code
+        values = _as_list(given.get(code))
+        if not values:
+            if attr.get("required"):
+                raise Invalid(f"Please answer: {label}", field=code, code="attribute_required")
+            continue
+        allowed = {str(v["key"]) for v in attr.get("values", [])}
+        if dtype == "multivaluelist":
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise Invalid(f"'{bad[0]}' is not a choice for: {label}", field=code, code="attribute_value")
+            out[code] = values
+            continue
+        value = values[0].strip()
+        if dtype == "singlevaluelist":
+            if value not in allowed:
+                raise Invalid(f"'{value}' is not a choice for: {label}", field=code, code="attribute_value")
+        elif dtype == "number":
+            try:
+                num = float(value)
+            except ValueError:
+                raise Invalid(
+                    f"A number is needed for: {label}", field=code, code="attribute_value"
+                ) from None
+            out[code] = int(num) if num.is_integer() else num
+            continue
+        elif dtype == "datetime":
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise Invalid(f"A date is needed for: {label}", field=code, code="attribute_value") from None
+        elif len(value) > 2000:
+            raise Invalid(f"The answer is too long for: {label}", field=code, code="attribute_value")
+        out[code] = value
+    return out

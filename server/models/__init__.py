@@ -1,0 +1,32 @@
+"""The domain model: every table, importable from one place."""
+
+from .base import UTCDateTime, utcnow
+from .calls import Call, CallOutcome, KnowledgeArticle
+from .city import Address, Crew, Department, Service
+from .integration import ApiKey, Outbox, PushSubscription
+from .requests import Activity, Channel, CloseReason, Follower, Photo, ServiceRequest, Status
+from .staff import Role, User
+
+__all__ = [
+    "Activity",
+    "Address",
+    "ApiKey",
+    "Call",
+    "CallOutcome",
+    "Channel",
+    "CloseReason",
+    "Crew",
+    "Department",
+    "Follower",
+    "KnowledgeArticle",
+    "Outbox",
+    "Photo",
+    "PushSubscription",
+    "Role",
+    "Service",
+    "ServiceRequest",
+    "Status",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]

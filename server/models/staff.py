@@ -1,0 +1,30 @@
+"""Staff accounts. Residents need no account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from .base import TimeField
+
+
+class Role(StrEnum):
+    admin = "admin"
+    dispatcher = "dispatcher"
+    operator = "operator"
+    crew = "crew"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=254)
+    name: str = Field(max_length=200)
+    role: Role = Field(max_length=20)
+    password_hash: str = Field(max_length=300)
+    active: bool = True
+    crew_id: int | None = Field(default=None, foreign_key="crew.id", index=True)
+    language: str = Field(default="en", max_length=8)
+    overdue_alerts: bool = False
+    created_at: datetime = TimeField(default_now=True)

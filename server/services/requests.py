@@ -1,0 +1,308 @@
+"""Service requests: creation and every change, each with its timeline entry."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ..city import City
+from ..domain.attributes import clean_answers
+from ..domain.errors import Conflict, Invalid, NotFound
+from ..domain.ids import format_public_id, parse_public_id
+from ..domain.sla import expected_at
+from ..domain.status import check_transition
+from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
+
+MAX_DESCRIPTION = 4000
+
+
+@dataclass
+class Actor:
+    """Who did it: a staff user, or a label for residents, API clients and devices."""
+
+    user: User | None = None
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.user.name if self.user else self.label
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(user=user, label=user.name)
+
+
+RESIDENT = Actor(label="Resident")
+
+
+@dataclass
+class NewRequest:
+    service_code: str
+    description: str = ""
+    lat: float | None = None
+    long: float | None = None
+    address: str = ""
+    zipcode: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    channel: str = Channel.web
+    reporter_name: str = ""
+    reporter_email: str = ""
+    reporter_phone: str = ""
+    idempotency_key: str | None = None
+    api_key_id: int | None = None
+    device_id: str = ""
+    account_id: str = ""
+    created_at: datetime | None = None
+
+
+def get_service(session: Session, code: str, *, active_only: bool = True) -> Service:
+    service = session.exec(select(Service).where(Service.code == code)).first()
+    if service is None or (active_only and not service.active):
+        raise NotFound(f"Unknown service: {code}", field="service_code", code="service_not_found")
+    return service
+
+
+def validate_location(city: City, lat: float | None, long: float | None, address: str) -> None:
+    if lat is None or long is None:
+        if not address.strip():
+            raise Invalid("Give a location: a point on the map or an address.", field="location")
+        return
+    if not city.bounds.contains(lat, long):
+        raise Invalid(
+            f"This location is outside {city.name}. Choose a place inside the city.", field="location"
+        )
+
+
+def create_request(
+    *, session: Session, city: City, new: NewRequest, actor: Actor = RESIDENT
+) -> ServiceRequest:
+    """Create and flush a request; idempotent on `new.idempotency_key` (returns the first one)."""
+    if new.idempotency_key:
+        existing = session.exec(
+            select(ServiceRequest).where(ServiceRequest.idempotency_key == new.idempotency_key)
+        ).first()
+        if existing is not None:
+            return existing
+    service = get_service(session, new.service_code)
+    description = (new.description or "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise Invalid(
+            f"The description is too long (at most {MAX_DESCRIPTION} characters).", field="description"
+        )
+    validate_location(city, new.lat, new.long, new.address)
+    answers = clean_answers(service.attributes, new.attributes)
+    now = new.created_at or utcnow()
+    req = ServiceRequest(
+        service_id=service.id,  # type: ignore[arg-type]
+        description=description,
+        lat=new.lat,
+        long=new.long,
+        address=new.address.strip()[:250],
+        zipcode=new.zipcode.strip()[:10],
+        attributes=answers,
+        channel=Channel(new.channel),
+        reporter_name=new.reporter_name.strip()[:200],
+        reporter_email=new.reporter_email.strip()[:254],
+        reporter_phone=new.reporter_phone.strip()[:40],
+        created_at=now,
+        updated_at=now,
+        expected_at=expected_at(now, service.sla_hours),
+        private_token=secrets.token_urlsafe(24),
+        idempotency_key=new.idempotency_key,
+        api_key_id=new.api_key_id,
+        device_id=new.device_id[:100],
+        account_id=new.account_id[:100],
+    )
+    session.add(req)
+    session.flush()
+    req.public_id = format_public_id(city.public_id_prefix, now, req.id)  # type: ignore[arg-type]
+    session.add(
+        Activity(
+            request_id=req.id,  # type: ignore[arg-type]
+            created_at=now,
+            actor_id=actor.user.id if actor.user else None,
+            actor_label=actor.name,
+            kind="created",
+            public=True,
+            note="",
+            data={"channel": str(req.channel)},
+        )
+    )
+    if req.reporter_email or req.reporter_phone:
+        session.add(
+            Follower(
+                request_id=req.id,  # type: ignore[arg-type]
+                name=req.reporter_name,
+                email=req.reporter_email,
+                phone=req.reporter_phone,
+                token=secrets.token_urlsafe(24),
+            )
+        )
+    session.flush()
+    return req
+
+
+def find_request(session: Session, ref: str | int, *, for_update: bool = False) -> ServiceRequest:
+    """By row id or public id."""
+    rid = (
+        ref if isinstance(ref, int) else (parse_public_id(ref) or (int(ref) if str(ref).isdigit() else None))
+    )
+    stmt = select(ServiceRequest).where(ServiceRequest.id == rid)
+    if for_update:
+        stmt = stmt.with_for_update()
+    req = session.exec(stmt).first() if rid else None
+    if req is None or (isinstance(ref, str) and not ref.isdigit() and req.public_id != ref.strip().upper()):
+        raise NotFound("No such request.", code="request_not_found")
+    return req
+
+
+def _check_version(req: ServiceRequest, expected_version: int | None) -> None:
+    if expected_version is not None and req.version != expected_version:
+        raise Conflict("This request changed since you opened it. Reload to see the changes.", code="stale")
+
+
+def record(
+    *,
+    session: Session,
+    req: ServiceRequest,
+    actor: Actor,
+    kind: str,
+    note: str = "",
+    public: bool = False,
+    data: dict[str, Any] | None = None,
+    when: datetime | None = None,
+    client_event_id: str | None = None,
+    client_time: datetime | None = None,
+) -> Activity:
+    """Every change goes through here: it bumps the version and writes the timeline."""
+    now = when or utcnow()
+    req.version += 1
+    req.updated_at = now
+    act = Activity(
+        request_id=req.id,  # type: ignore[arg-type]
+        created_at=now,
+        actor_id=actor.user.id if actor.user else None,
+        actor_label=actor.name,
+        kind=kind,
+        public=public,
+        note=note.strip()[:4000],
+        data=data or {},
+        client_event_id=client_event_id,
+        client_time=client_time,
+    )
+    session.add(req)
+    session.add(act)
+    session.flush()
+    return act
+
+
+def change_status(
+    *,
+    session: Session,
+    req: ServiceRequest,
+    to: str,
+    actor: Actor,
+    note: str = "",
+    close_reason: str | None = None,
+    expected_version: int | None = None,
+    public: bool = True,
+) -> Activity:
+    _check_version(req, expected_version)
+    check_transition(req.status, to, close_reason)
+    before = str(req.status)
+    req.status = Status(to)
+    if to == "closed":
+        req.close_reason = close_reason  # type: ignore[assignment]
+        req.closed_at = utcnow()
+    else:
+        req.close_reason = None
+        req.closed_at = None
+    return record(
+        session=session,
+        req=req,
+        actor=actor,
+        kind="status",
+        note=note,
+        public=public,
+        data={"from": before, "to": to, "close_reason": close_reason},
+    )
+
+
+def add_note(
+    *,
+    session: Session,
+    req: ServiceRequest,
+    actor: Actor,
+    note: str,
+    public: bool,
+    expected_version: int | None = None,
+) -> Activity:
+    _check_version(req, expected_version)
+    if not note.strip():
+        raise Invalid("Write a note first.", field="note")
+    return record(session=session, req=req, actor=actor, kind="note", note=note, public=public)
+
+
+def assign_crew(
+    *,
+    session: Session,
+    req: ServiceRequest,
+    crew_id: int | None,
+    actor: Actor,
+    expected_version: int | None = None,
+) -> Activity:
+    _check_version(req, expected_version)
+    crew = session.get(Crew, crew_id) if crew_id else None
+    if crew_id and crew is None:
+        raise Invalid("No such crew.", field="crew")
+    before = req.crew_id
+    if before == crew_id:
+        raise Conflict("The request is already assigned to this crew.", field="crew")
+    req.crew_id = crew_id
+    return record(
+        session=session,
+        req=req,
+        actor=actor,
+        kind="assign",
+        data={"from": before, "to": crew_id, "crew": crew.name if crew else None},
+    )
+
+
+def set_priority(
+    *, session: Session, req: ServiceRequest, priority: int, actor: Actor, expected_version: int | None = None
+) -> Activity:
+    _check_version(req, expected_version)
+    if priority not in (1, 2, 3):
+        raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
+    before = req.priority
+    req.priority = priority
+    return record(
+        session=session, req=req, actor=actor, kind="priority", data={"from": before, "to": priority}
+    )
+
+
+def add_follower(
+    *,
+    session: Session,
+    req: ServiceRequest,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    push_subscription_id: int | None = None,
+    actor: Actor = RESIDENT,
+) -> Follower:
+    follower = Follower(
+        request_id=req.id,  # type: ignore[arg-type]
+        name=name.strip()[:200],
+        email=email.strip()[:254],
+        phone=phone.strip()[:40],
+        push_subscription_id=push_subscription_id,
+        token=secrets.token_urlsafe(24),
+    )
+    session.add(follower)
+    record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
+    return follower
