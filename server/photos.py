@@ -215,8 +215,14 @@ def _open(data: bytes) -> Image.ImageFile.ImageFile:
         # exception wherever warnings are errors (the test suite). Our max_pixels check covers the rest.
         raise PhotoRejected("too_many_pixels", str(e)) from e
     except UnidentifiedImageError as e:
-        code = "unsupported_format" if _other_image_format(data) else "not_an_image"
-        raise PhotoRejected(code, str(e)) from e
+        # No accepted format could read the header. Tell a broken JPEG/PNG/WebP/HEIC and another image
+        # format (GIF, BMP, TIFF, AVIF...) apart from a file that is no image at all.
+        name = _sniff(data)
+        if name is None:
+            code = "not_an_image"
+        else:
+            code = "corrupt" if name in ACCEPTED_FORMATS else "unsupported_format"
+        raise PhotoRejected(code, f"{e} (signature: {name})") from e
     except Exception as e:  # a header that makes a parser fail is a damaged file
         raise PhotoRejected("corrupt", f"{type(e).__name__}: {e}") from e
     if _FORMAT_ALIASES.get(im.format or "", im.format) not in ACCEPTED_FORMATS:
@@ -225,20 +231,20 @@ def _open(data: bytes) -> Image.ImageFile.ImageFile:
     return im
 
 
-def _other_image_format(data: bytes) -> str | None:
-    """Name of another image format Pillow recognises from the first bytes (GIF, BMP, TIFF, AVIF...), so
-    the user hears "unsupported" rather than "not an image". Only the plugins' signature checks run."""
+def _sniff(data: bytes) -> str | None:
+    """The Pillow format whose signature matches the first bytes, if any. Only the plugins' signature
+    checks run (the same 16 bytes Image.open looks at); no parser sees the file."""
     Image.init()
     prefix = data[:16]
     for name, (_factory, accept) in Image.OPEN.items():
-        if name in ACCEPTED_FORMATS or accept is None:
+        if accept is None:  # formats without a signature (e.g. TGA) would match anything
             continue
         try:
             result = accept(prefix)
         except Exception:  # a signature check that trips over odd bytes is a "no"
             continue
-        if result is True or (result and not isinstance(result, str)):
-            return name
+        if result and not isinstance(result, str):  # a str is Pillow's "almost, but" message
+            return _FORMAT_ALIASES.get(name, name)
     return None
 
 

@@ -21,18 +21,36 @@ CITY_FILE = ROOT / "server" / "cities" / "haverhill.toml"
 TEST_SECRET = "test-secret-key-not-for-production-0123456789"
 
 
-def _pg_url_for(worker: str) -> str | None:
+def pg_admin_url() -> str | None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres", "postgresql")):
         return None
     url = make_url(base.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    name = f"{url.database or 'test'}_civic311_{re.sub(r'[^a-z0-9]', '', worker)}"
-    admin = make_engine(Settings(database_url=url.render_as_string(hide_password=False)))
+    return url.render_as_string(hide_password=False)
+
+
+def create_pg_database(suffix: str) -> str | None:
+    """A fresh database beside the one DATABASE_URL names, unique to this test process."""
+    base = pg_admin_url()
+    if base is None:
+        return None
+    url = make_url(base)
+    name = f"{url.database or 'test'}_c311_{os.getpid()}_{re.sub(r'[^a-z0-9]', '', suffix)}"
+    admin = make_engine(Settings(database_url=base))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    base = pg_admin_url()
+    assert base is not None
+    admin = make_engine(Settings(database_url=base))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def make_settings(var_dir: Path, database_url: str) -> Settings:
@@ -52,12 +70,14 @@ def worker_id_str(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory, worker_id_str: str) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, worker_id_str: str) -> Iterator[Settings]:
     var_dir = tmp_path_factory.mktemp("var")
-    url = _pg_url_for(worker_id_str) or f"sqlite:///{var_dir / 'test.db'}"
-    s = make_settings(var_dir, url)
+    pg = create_pg_database(worker_id_str)
+    s = make_settings(var_dir, pg or f"sqlite:///{var_dir / 'test.db'}")
     upgrade(s)
-    return s
+    yield s
+    if pg:
+        drop_pg_database(pg)
 
 
 @pytest.fixture(scope="session")

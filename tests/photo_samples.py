@@ -151,10 +151,26 @@ def gif(width: int = 200, height: int = 150) -> bytes:
     return buf.getvalue()
 
 
-def truncated_jpeg() -> bytes:
-    """The first half of a good JPEG, like an upload cut off by a dropped connection."""
-    data = phone_jpeg(800, 600)
+def encoded(fmt: str, width: int = 400, height: int = 300, *, mode: str = "RGB", **params) -> bytes:
+    """The upright picture in any format Pillow writes (AVIF, BMP, TIFF, MPO...), e.g. to be refused."""
+    buf = io.BytesIO()
+    upright_picture(width, height).convert(mode).save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of a file, like an upload cut off by a dropped connection."""
     return data[: len(data) // 2]
+
+
+def truncated_jpeg() -> bytes:
+    return truncated(phone_jpeg(800, 600))
+
+
+def png_with_broken_header() -> bytes:
+    """A PNG signature followed by an IHDR chunk whose checksum is wrong."""
+    data = png(200, 150)
+    return data[:29] + b"\x00\x00\x00\x00" + data[33:]
 
 
 def text_file() -> bytes:
