@@ -129,7 +129,9 @@ def session(db: Engine) -> Iterator[Session]:
 def app(settings: Settings):  # type: ignore[no-untyped-def]
     from server.main import create_app
 
-    return create_app(settings)
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
 
 
 @pytest.fixture

@@ -158,6 +158,11 @@ def encoded(fmt: str, width: int = 400, height: int = 300, *, mode: str = "RGB",
     return buf.getvalue()
 
 
+def mpo() -> bytes:
+    """A JPEG with a second picture after it (as phones add depth maps), which Pillow reports as "MPO"."""
+    return encoded("MPO", save_all=True, append_images=[Image.new("RGB", (90, 60))])
+
+
 def truncated(data: bytes) -> bytes:
     """The first half of a file, like an upload cut off by a dropped connection."""
     return data[: len(data) // 2]

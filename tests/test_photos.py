@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 from datetime import datetime
 
 import pytest
@@ -166,6 +167,10 @@ def test_keys_are_content_addressed_and_stable(tmp_path):
         assert r.key == hashlib.sha256(r.data).hexdigest() + ".jpg"
     assert first.display.key != first.thumb.key
     assert _files(tmp_path) == sorted(f"{r.key[:2]}/{r.key}" for r in (first.display, first.thumb))
+    assert all(
+        stat.S_IMODE(media_path(tmp_path, r.key).stat().st_mode) == 0o644
+        for r in (first.display, first.thumb)
+    )
 
 
 def test_store_leaves_an_existing_file_alone(tmp_path):

@@ -14,6 +14,10 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     engine = make_engine(settings)
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # several web processes start at once: one migrates, the others wait, then find nothing to do
+            connection.exec_driver_sql("SELECT pg_advisory_lock(311311)")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
