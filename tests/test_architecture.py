@@ -32,15 +32,23 @@ def files(folder: str) -> list[Path]:
 
 def test_domain_imports_only_the_standard_library() -> None:
     for f in files("domain"):
-        bad = {i for i in imports_of(f) if i.split(".")[0] in {"fastapi", "sqlmodel", "sqlalchemy", "starlette"}
-               or (i.startswith("server.") and not i.startswith("server.domain"))}
+        bad = {
+            i
+            for i in imports_of(f)
+            if i.split(".")[0] in {"fastapi", "sqlmodel", "sqlalchemy", "starlette"}
+            or (i.startswith("server.") and not i.startswith("server.domain"))
+        }
         assert not bad, f"{f.name} imports {bad}"
 
 
 def test_services_do_not_import_the_web_layer() -> None:
     for f in files("services"):
-        bad = {i for i in imports_of(f) if i.split(".")[0] in {"fastapi", "starlette"}
-               or i.startswith(("server.pages", "server.api", "server.main", "server.templating"))}
+        bad = {
+            i
+            for i in imports_of(f)
+            if i.split(".")[0] in {"fastapi", "starlette"}
+            or i.startswith(("server.pages", "server.api", "server.main", "server.templating"))
+        }
         assert not bad, f"{f.name} imports {bad}"
 
 

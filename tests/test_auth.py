@@ -9,8 +9,12 @@ from tests.factories import PASSWORD, csrf, csrf_from, login, make_user
 
 
 def test_login_redirects_each_role_to_its_home(client, session) -> None:
-    for role, home in {"admin": "/admin", "dispatcher": "/dispatch", "operator": "/operator",
-                       "crew": "/field/"}.items():
+    for role, home in {
+        "admin": "/admin",
+        "dispatcher": "/dispatch",
+        "operator": "/operator",
+        "crew": "/field/",
+    }.items():
         make_user(session, role, email=f"{role}@x.example")
         client.cookies.clear()
         r = login(client, f"{role}@x.example")
@@ -70,8 +74,12 @@ def test_post_without_csrf_token_is_refused(client, session) -> None:
 def test_csrf_header_works_for_htmx_and_json(client, session) -> None:
     make_user(session, "operator", email="op@x.example")
     token = csrf(client, "/login")
-    r = client.post("/login", data={"email": "op@x.example", "password": PASSWORD},
-                    headers={"X-CSRF-Token": token}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": "op@x.example", "password": PASSWORD},
+        headers={"X-CSRF-Token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
 
 
@@ -86,8 +94,11 @@ def test_login_rotates_the_csrf_token(client, session) -> None:
 def test_open_redirect_is_refused(client, session) -> None:
     make_user(session, "operator", email="op@x.example")
     token = csrf(client, "/login")
-    r = client.post("/login", data={"email": "op@x.example", "password": PASSWORD, "csrf_token": token,
-                                    "next": "//evil.example/"}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"email": "op@x.example", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/operator"
 
 

@@ -16,14 +16,22 @@ from tests.e2e.conftest import server_env
 
 
 def run(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "server", *args], cwd=ROOT, env=server_env(settings),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        env=server_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def counts(engine) -> dict[str, int]:
     with Session(engine) as s:
-        return {m.__name__: s.exec(select(func.count()).select_from(m)).one()
-                for m in (ServiceRequest, Activity, User, Service, Address)}
+        return {
+            m.__name__: s.exec(select(func.count()).select_from(m)).one()
+            for m in (ServiceRequest, Activity, User, Service, Address)
+        }
 
 
 def test_seed_demo_twice_changes_nothing(db, settings) -> None:
@@ -38,21 +46,53 @@ def test_seed_demo_twice_changes_nothing(db, settings) -> None:
     assert first.stdout.splitlines()[1:] == second.stdout.splitlines()[1:]
     assert "admin@civic311.example" in first.stdout
     with Session(db) as s:
-        statuses = dict(s.exec(select(ServiceRequest.status, func.count()).group_by(ServiceRequest.status)).all())
+        statuses = dict(
+            s.exec(select(ServiceRequest.status, func.count()).group_by(ServiceRequest.status)).all()
+        )
     assert set(statuses) == {"open", "in_progress", "closed"}
 
 
 def test_create_user_and_bad_role(db, settings) -> None:
-    ok = run(settings, "create-user", "--email", "New@Example.org", "--name", "New Person", "--role", "operator",
-             "--password", "a long enough password")
+    ok = run(
+        settings,
+        "create-user",
+        "--email",
+        "New@Example.org",
+        "--name",
+        "New Person",
+        "--role",
+        "operator",
+        "--password",
+        "a long enough password",
+    )
     assert ok.returncode == 0, ok.stderr
     with Session(db) as s:
         assert s.exec(select(User.role).where(User.email == "new@example.org")).one() == "operator"
-    bad = run(settings, "create-user", "--email", "x@example.org", "--name", "X", "--role", "operator",
-              "--password", "short")
+    bad = run(
+        settings,
+        "create-user",
+        "--email",
+        "x@example.org",
+        "--name",
+        "X",
+        "--role",
+        "operator",
+        "--password",
+        "short",
+    )
     assert bad.returncode == 2 and "at least 10 characters" in bad.stderr
-    dup = run(settings, "create-user", "--email", "new@example.org", "--name", "Y", "--role", "admin",
-              "--password", "a long enough password")
+    dup = run(
+        settings,
+        "create-user",
+        "--email",
+        "new@example.org",
+        "--name",
+        "Y",
+        "--role",
+        "admin",
+        "--password",
+        "a long enough password",
+    )
     assert dup.returncode == 2 and "already exists" in dup.stderr
 
 

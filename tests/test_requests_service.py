@@ -23,7 +23,10 @@ from tests.factories import make_request, make_user
 
 
 def timeline(session, req: ServiceRequest) -> list[str]:
-    return [a.kind for a in session.exec(select(Activity).where(Activity.request_id == req.id).order_by(Activity.id))]
+    return [
+        a.kind
+        for a in session.exec(select(Activity).where(Activity.request_id == req.id).order_by(Activity.id))
+    ]
 
 
 def test_public_id_has_the_city_prefix_year_and_six_digits(session, city) -> None:
@@ -67,13 +70,22 @@ def test_every_change_bumps_the_version_and_writes_an_activity(session, city) ->
     assign_crew(session=session, req=req, crew_id=crew.id, actor=actor, expected_version=1)
     set_priority(session=session, req=req, priority=1, actor=actor, expected_version=2)
     add_note(session=session, req=req, actor=actor, note="Checked on site", public=False, expected_version=3)
-    change_status(session=session, req=req, to="closed", close_reason="fixed", actor=actor, note="Fixed",
-                  expected_version=4)
+    change_status(
+        session=session,
+        req=req,
+        to="closed",
+        close_reason="fixed",
+        actor=actor,
+        note="Fixed",
+        expected_version=4,
+    )
     session.commit()
     assert req.version == 5
     assert timeline(session, req) == ["created", "assign", "priority", "note", "status"]
     assert req.closed_at is not None and req.close_reason == "fixed"
-    last = session.exec(select(Activity).where(Activity.request_id == req.id).order_by(Activity.id.desc())).first()
+    last = session.exec(
+        select(Activity).where(Activity.request_id == req.id).order_by(Activity.id.desc())
+    ).first()
     assert last.actor_id == user.id and last.public and last.data["to"] == "closed"
 
 
@@ -119,9 +131,19 @@ def test_idempotency_key_returns_the_first_request(session, city) -> None:
 )
 def test_bad_input_is_refused_and_nothing_is_written(session, city, fields, message) -> None:
     with pytest.raises(Invalid, match=message):
-        create_request(session=session, city=city,
-                       new=NewRequest(**{"service_code": "pothole", "lat": 42.777, "long": -71.077,
-                                         "attributes": {"size": "small"}, **fields}))
+        create_request(
+            session=session,
+            city=city,
+            new=NewRequest(
+                **{
+                    "service_code": "pothole",
+                    "lat": 42.777,
+                    "long": -71.077,
+                    "attributes": {"size": "small"},
+                    **fields,
+                }
+            ),
+        )
     session.rollback()
     assert session.exec(select(ServiceRequest)).all() == []
     assert session.exec(select(Activity)).all() == []

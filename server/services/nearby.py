@@ -32,5 +32,9 @@ def open_requests_near(
         )
         .limit(200)
     ).all()
-    found = [Nearby(r, distance_m(lat, long, r.lat, r.long)) for r in rows if r.lat is not None and r.long is not None]
+    found = [
+        Nearby(r, distance_m(lat, long, r.lat, r.long))
+        for r in rows
+        if r.lat is not None and r.long is not None
+    ]
     return sorted((n for n in found if n.distance_m <= radius_m), key=lambda n: n.distance_m)[:limit]

@@ -41,7 +41,9 @@ def attach_photo(
         if existing is not None:
             return existing
     if limit is not None and kind == "before":
-        count = len(session.exec(select(Photo.id).where(Photo.request_id == req.id, Photo.kind == "before")).all())
+        count = len(
+            session.exec(select(Photo.id).where(Photo.request_id == req.id, Photo.kind == "before")).all()
+        )
         if count >= limit:
             raise Invalid(f"At most {limit} photos per report.", field="photo", code="too_many_photos")
     store_renditions(photo, media_dir)
