@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -52,7 +54,8 @@ def install(app: FastAPI) -> None:
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         if wants_json(request) or request.method != "GET":
             return JSONResponse({"error": "not_authenticated", "message": _("Please log in.")}, 401)
-        return RedirectResponse(f"/login?next={request.url.path}", 303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:

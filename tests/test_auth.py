@@ -117,3 +117,15 @@ def test_healthz_checks_the_database(client, db) -> None:
 def test_openapi_docs_are_served(client, db) -> None:
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "civic311"
+
+
+def test_login_redirect_keeps_the_query_of_the_page_asked_for(client, session) -> None:
+    make_user(session, "operator", email="op@x.example")
+    r = client.get("/operator/call?phone=978-555-0100", follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    token = csrf_from(page.text)
+    assert 'value="/operator/call?phone=978-555-0100"' in page.text
+    r = client.post("/login", data={"email": "op@x.example", "password": PASSWORD, "csrf_token": token,
+                                    "next": "/operator/call?phone=978-555-0100"}, follow_redirects=False)
+    assert r.headers["location"] == "/operator/call?phone=978-555-0100"
