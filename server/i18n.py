@@ -20,11 +20,21 @@ _current: ContextVar[str] = ContextVar("language", default=DEFAULT)
 
 @cache
 def catalog(lang: str) -> _gettext.NullTranslations:
-    po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
+    files = sorted((TRANSLATIONS / lang / "LC_MESSAGES").glob("*.po"))
+    if not files:
         return _gettext.NullTranslations()
-    with open(po, "rb") as f:
-        cat = read_po(f, locale=lang)
+    # every area keeps its own catalogue (core.po, resident.po, ...): merge them all into one
+    cat = None
+    for po in files:
+        with open(po, "rb") as f:
+            part = read_po(f, locale=lang)
+        if cat is None:
+            cat = part
+            continue
+        for message in part:
+            if message.id and message.string:
+                cat[message.id] = message
+    assert cat is not None
     buf = io.BytesIO()
     write_mo(buf, cat)
     buf.seek(0)

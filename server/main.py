@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers.setdefault("Content-Security-Policy", csp)
         return response
 
+    # residents are often on a weak mobile signal: compress pages, scripts and JSON
+    app.add_middleware(GZipMiddleware, minimum_size=800)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

@@ -1,0 +1,402 @@
+"""The resident app: report a problem (htmx steps), duplicates, follow, public pages, PWA manifest and worker."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlmodel import Session
+from starlette.datastructures import FormData, UploadFile
+
+from ..city import City
+from ..config import Settings
+from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
+from ..domain.errors import DomainError
+from ..i18n import current_language
+from ..i18n import gettext as _
+from ..models import Channel, Service, Status
+from ..services import resident as svc
+from ..services.nearby import open_requests_near
+from ..services.photos import MAX_PER_REQUEST
+from ..services.requests import NewRequest
+from ..templating import asset, render
+
+router = APIRouter(tags=["resident"])
+
+ICONS = ("/static/icons/icon-192.png", "/static/icons/icon-512.png", "/static/icons/maskable-512.png")
+# The app shell the service worker keeps: everything the report page needs with no network (Leaflet is
+# fetched only when the map is opened, then cached at run time).
+SHELL_PAGES = ("/report", "/offline")
+SHELL_ASSETS = (
+    "/static/css/app.css",
+    "/static/css/resident.css",
+    "/static/vendor/htmx.min.js",
+    "/static/js/report.js",
+    "/static/js/offline-queue.js",
+    ICONS[0],
+)
+OPTIONAL_WORKER_SCRIPTS = ("/static/js/sw-push.js",)  # issue 7 (web push): imported when present
+
+
+def _float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and abs(f) != float("inf") else None
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+# -- the report flow ----------------------------------------------------------------------------------
+
+
+@router.get("/report")
+def report_page(
+    request: Request, session: ReadSessionDep, settings: SettingsDep, service: str = "", q: str = ""
+) -> Response:
+    chosen = svc.get_public_service(session, service) if service else None
+    return render(
+        request,
+        "resident/report.html",
+        {
+            "services": svc.search_services(session, q),
+            "q": q,
+            "service": chosen,
+            "radius_m": int(settings.duplicate_radius_m),
+            "max_photos": MAX_PER_REQUEST,
+        },
+    )
+
+
+@router.get("/report/services")
+def report_services(request: Request, session: ReadSessionDep, q: str = "") -> Response:
+    services = svc.search_services(session, q[:100])
+    if not request.headers.get("hx-request"):
+        return RedirectResponse(f"/report?{urlencode({'q': q[:100]})}", 303)
+    return render(request, "resident/_services.html", {"services": services, "q": q})
+
+
+@router.get("/report/questions")
+def report_questions(request: Request, session: ReadSessionDep, service: str) -> Response:
+    chosen = svc.get_public_service(session, service)
+    if not request.headers.get("hx-request"):
+        return RedirectResponse(f"/report?service={chosen.code}", 303)
+    return render(request, "resident/_questions.html", {"service": chosen})
+
+
+@router.get("/report/nearby")
+def report_nearby(
+    request: Request,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    city: CityDep,
+    service: str,
+    lat: str = "",
+    long: str = "",
+    address: str = "",
+) -> Response:
+    """'Is this already reported?': open requests of this service near the point (or the typed address)."""
+    chosen = svc.get_public_service(session, service)
+    la, lo = _float(lat), _float(long)
+    if (la is None or lo is None) and address.strip():
+        point = svc.geocode(session, address)
+        la, lo = point if point else (None, None)
+    items: list[svc.PublicItem] = []
+    outside = la is not None and lo is not None and not city.bounds.contains(la, lo)
+    if la is not None and lo is not None and not outside:
+        near = open_requests_near(
+            session=session,
+            service_id=chosen.id,
+            lat=la,
+            long=lo,
+            radius_m=settings.duplicate_radius_m,  # type: ignore[arg-type]
+        )
+        items = [svc.PublicItem(n.request, chosen, n.distance_m) for n in near]
+        svc.add_thumbs(session, items)
+    return render(
+        request,
+        "resident/_nearby.html",
+        {
+            "items": items,
+            "outside": outside,
+            "radius_m": int(settings.duplicate_radius_m),
+            "lat": la,
+            "long": lo,
+        },
+    )
+
+
+@router.get("/report/csrf", include_in_schema=False)
+def report_csrf(request: Request) -> JSONResponse:
+    """The offline queue asks for a current token before it replays (the cached page may hold an old one)."""
+    from ..auth import csrf_token
+
+    return JSONResponse({"csrf_token": csrf_token(request)}, headers={"Cache-Control": "no-store"})
+
+
+def _new_request(form: FormData, service: Service) -> NewRequest:
+    attrs: dict[str, Any] = {}
+    for attr in service.attributes:
+        code = attr["code"]
+        values = [v for v in form.getlist(f"attribute[{code}]") if isinstance(v, str)]
+        if values:
+            attrs[code] = values if attr.get("datatype") == "multivaluelist" else values[0]
+    key = str(form.get("idempotency_key") or "").strip()[:80] or None
+    return NewRequest(
+        service_code=service.code,
+        description=str(form.get("description") or ""),
+        lat=_float(form.get("lat")),
+        long=_float(form.get("long")),
+        address=str(form.get("address") or "")[:250],
+        attributes=attrs,
+        channel=Channel.app if form.get("via") == "app" else Channel.web,
+        reporter_name=str(form.get("name") or "")[:200],
+        reporter_email=str(form.get("email") or "")[:254],
+        reporter_phone=str(form.get("phone") or "")[:40],
+        idempotency_key=key,
+    )
+
+
+def _submit(
+    session: Session, settings: Settings, city: City, form: FormData, files: list[bytes]
+) -> tuple[str, str]:
+    service = svc.get_public_service(session, str(form.get("service_code") or ""))
+    req = svc.submit_report(
+        session=session,
+        city=city,
+        new=_new_request(form, service),
+        uploads=files,
+        media_dir=settings.media_path,
+        max_bytes=settings.photo_max_bytes,
+        max_pixels=settings.photo_max_pixels,
+    )
+    return req.public_id or "", req.private_token
+
+
+# Domain messages built with f-strings cannot be looked up in the catalogue as they are: rebuild them here.
+_PATTERNS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"^Please answer: (?P<label>.+)$"), lambda m: _("Please answer: %(label)s", **m)),
+    (
+        re.compile(r"^'(?P<value>.*)' is not a choice for: (?P<label>.+)$"),
+        lambda m: _("'%(value)s' is not a choice for: %(label)s", **m),
+    ),
+    (
+        re.compile(r"^A number is needed for: (?P<label>.+)$"),
+        lambda m: _("A number is needed for: %(label)s", **m),
+    ),
+    (
+        re.compile(r"^A date is needed for: (?P<label>.+)$"),
+        lambda m: _("A date is needed for: %(label)s", **m),
+    ),
+    (
+        re.compile(r"^The answer is too long for: (?P<label>.+)$"),
+        lambda m: _("The answer is too long for: %(label)s", **m),
+    ),
+    (
+        re.compile(r"^This location is outside (?P<city>.+)\. Choose a place inside the city\.$"),
+        lambda m: _("This location is outside %(city)s. Choose a place inside the city.", **m),
+    ),
+    (
+        re.compile(r"^The description is too long \(at most (?P<n>\d+) characters\)\.$"),
+        lambda m: _("The description is too long (at most %(n)s characters).", **m),
+    ),
+    (
+        re.compile(r"^At most (?P<n>\d+) photos per report\.$"),
+        lambda m: _("At most %(n)s photos per report.", **m),
+    ),
+    (re.compile(r"^Unknown service: (?P<code>.*)$"), lambda m: _("Unknown service: %(code)s", **m)),
+]
+
+
+def _localised(exc: DomainError) -> DomainError:
+    for pattern, make in _PATTERNS:
+        m = pattern.match(exc.message)
+        if m:
+            exc.message = make(m.groupdict())
+            exc.args = (exc.message,)
+            break
+    return exc
+
+
+@router.post("/report")
+async def report_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, city: CityDep
+) -> Response:
+    """One multipart POST: fields, answers and up to 5 photos (already shrunk by the browser)."""
+    async with request.form(max_files=MAX_PER_REQUEST + 1, max_fields=200) as form:
+        files: list[bytes] = []
+        for f in form.getlist("photos"):
+            if isinstance(f, UploadFile) and f.filename:
+                data = await f.read(settings.photo_max_bytes + 1)
+                if data:
+                    files.append(data)
+        try:
+            public_id, token = await run_in_threadpool(_submit, session, settings, city, form, files)
+        except DomainError as e:
+            raise _localised(e) from None
+    private_url = f"/r/{public_id}?t={token}"
+    if _wants_json(request):
+        return JSONResponse(
+            {"public_id": public_id, "status_url": f"/requests/{public_id}", "private_url": private_url}, 201
+        )
+    return RedirectResponse(private_url + "&new=1", 303)
+
+
+# -- after sending: private link, public page, follow -------------------------------------------------
+
+
+@router.get("/r/{public_id}")
+def private_page(
+    request: Request, session: ReadSessionDep, public_id: str, t: str = "", new: str = ""
+) -> Response:
+    view = svc.public_view(session, public_id)
+    svc.check_private_token(view.request, t)
+    return render(
+        request,
+        "resident/request.html",
+        {
+            "view": view,
+            "private": True,
+            "new": bool(new),
+            "private_url": f"/r/{view.request.public_id}?t={t}",
+        },
+        headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@router.get("/requests/{public_id}")
+def public_page(request: Request, session: ReadSessionDep, public_id: str) -> Response:
+    view = svc.public_view(session, public_id)
+    return render(request, "resident/request.html", {"view": view, "private": False, "new": False})
+
+
+@router.post("/requests/{public_id}/follow")
+def follow(
+    request: Request,
+    session: SessionDep,
+    public_id: str,
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    push_endpoint: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    follower = svc.follow(
+        session=session, public_id=public_id, name=name, email=email, phone=phone, push_endpoint=push_endpoint
+    )
+    if _wants_json(request):
+        return JSONResponse({"following": True, "token": follower.token}, 201)
+    ctx = {"public_id": public_id.upper(), "token": follower.token, "following": True}
+    if request.headers.get("hx-request"):
+        return render(request, "resident/_follow.html", ctx)
+    return RedirectResponse(f"/requests/{public_id.upper()}?following={follower.token}", 303)
+
+
+@router.post("/follow/stop")
+def unfollow(
+    request: Request, session: SessionDep, token: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
+    req = svc.unfollow(session=session, token=token)
+    ctx = {"public_id": req.public_id, "token": "", "following": False, "stopped": True}
+    if request.headers.get("hx-request"):
+        return render(request, "resident/_follow.html", ctx)
+    return RedirectResponse(f"/requests/{req.public_id}?stopped=1", 303)
+
+
+# -- recent requests ----------------------------------------------------------------------------------
+
+
+@router.get("/requests")
+def recent(
+    request: Request,
+    session: ReadSessionDep,
+    service: str = "",
+    status: str = "",
+    lat: str = "",
+    long: str = "",
+) -> Response:
+    la, lo = _float(lat), _float(long)
+    items = svc.recent_requests(session, service_code=service[:64], status=status[:20], lat=la, long=lo)
+    ctx = {
+        "items": items,
+        "services": svc.public_services(session),
+        "statuses": [s.value for s in Status],
+        "f_service": service,
+        "f_status": status,
+        "near": la is not None and lo is not None,
+        "lat": la,
+        "long": lo,
+    }
+    if request.headers.get("hx-request") and request.headers.get("hx-target") == "results":
+        return render(request, "resident/_results.html", ctx)
+    return render(request, "resident/requests.html", ctx)
+
+
+# -- the installable app ------------------------------------------------------------------------------
+
+
+@router.get("/offline")
+def offline(request: Request) -> Response:
+    return render(request, "resident/offline.html")
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+def manifest(city: CityDep) -> Response:
+    body = {
+        "id": "/",
+        "name": _("%(city)s 311", city=city.name),
+        "short_name": "311",
+        "description": _("Report a problem to the city and follow it until it is fixed."),
+        "lang": current_language(),
+        "start_url": "/report?source=pwa",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b4f8a",
+        "icons": [
+            {"src": asset(ICONS[0]), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": asset(ICONS[1]), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": asset(ICONS[2]), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        ],
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def worker_version(parts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
+
+
+@router.get("/sw.js", include_in_schema=False)
+def service_worker(session: ReadSessionDep) -> Response:
+    """Rendered so the precache names versioned URLs; a new asset or service gives a new worker and caches."""
+    from ..templating import WEB, templates
+
+    extra = [asset(s) for s in OPTIONAL_WORKER_SCRIPTS if (WEB / s.removeprefix("/")).exists()]
+    # each service's questions, so a report can be made even when the app is opened with no network
+    questions = [f"/report/questions?service={s.code}" for s in svc.public_services(session)]
+    shell = [*SHELL_PAGES, *(asset(a) for a in SHELL_ASSETS)]
+    body = templates.env.get_template("resident/sw.js").render(
+        version=worker_version([*shell, *extra, *questions]),
+        shell=shell,
+        questions=questions,
+        queue_script=asset("/static/js/offline-queue.js"),
+        optional_imports=extra,
+    )
+    return Response(
+        body,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
