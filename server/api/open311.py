@@ -1,0 +1,368 @@
+"""Open311 GeoReport v2 at /open311/v2/: every method in .xml and .json, plus the human page at /open311/.
+
+Routes parse arguments and pick the format; queries live in server/services/open311.py, the wire format in
+open311_format.py. Domain errors become Open311 error bodies in the requested format (Open311Route below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ..city import City
+from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
+from ..domain.errors import DomainError
+from ..i18n import gettext as _
+from ..models import utcnow
+from ..services import open311 as svc
+from ..services.photos import process_upload
+from ..templating import render
+from . import open311_format as wire
+
+PREFIX = "/open311/v2"
+
+
+class Open311Route(APIRoute):
+    """Domain errors and bad arguments on these routes become `errors` documents in the asked-for format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as e:
+                status = e.status_code if e.status_code in (403, 404, 429) else 400
+                return wire.error(wire.fmt_of_path(request.url.path), status, _(e.message))
+            except StarletteHTTPException as e:  # e.g. a malformed multipart body
+                return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
+            except RequestValidationError as e:
+                where = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) for err in e.errors())
+                return wire.error(
+                    wire.fmt_of_path(request.url.path), 400, _("Bad argument: %(where)s", where=where)
+                )
+
+        return route
+
+
+router = APIRouter(route_class=Open311Route)
+
+
+class RateLimited(DomainError):
+    status_code = 429
+
+
+class UnknownFormat(DomainError):
+    status_code = 404
+
+
+def _fmt(fmt: str) -> str:
+    if fmt not in wire.FORMATS:
+        raise UnknownFormat("Unknown format: use .xml or .json.")
+    return fmt
+
+
+def _base(settings: SettingsDep) -> str:
+    return settings.base_url.rstrip("/")
+
+
+def _args(request: Request) -> dict[str, str]:
+    """Query arguments (the last of repeated ones), which take `jurisdiction_id` too."""
+    return dict(request.query_params.items())
+
+
+# --- the human page ---------------------------------------------------------------------------------------
+
+
+@router.get("/open311/", include_in_schema=False)
+@router.get("/open311", include_in_schema=False)
+def index(request: Request, session: ReadSessionDep, city: CityDep) -> Response:
+    services = svc.public_services(session)
+    example = next((s["code"] for s in services if s["attributes"]), services[0]["code"] if services else "")
+    recent = svc.find_requests(session=session, query=svc.RequestQuery(page_size=1), base_url="")
+    return render(
+        request,
+        "open311/index.html",
+        {
+            "endpoint": PREFIX,
+            "example_code": example,
+            "example_id": recent[0]["service_request_id"]
+            if recent
+            else f"{city.public_id_prefix}-{utcnow().year}-000001",
+            "bbox": f"{city.center[1] - 0.01:.4f},{city.center[0] - 0.01:.4f},"
+            f"{city.center[1] + 0.01:.4f},{city.center[0] + 0.01:.4f}",
+            "services": services,
+        },
+    )
+
+
+# --- discovery and services -------------------------------------------------------------------------------
+
+
+@router.get(PREFIX + "/discovery.{fmt}")
+def discovery(fmt: str, city: CityDep, settings: SettingsDep, jurisdiction_id: str | None = None) -> Response:
+    fmt = _fmt(fmt)
+    svc.check_jurisdiction(city, jurisdiction_id)
+    base = _base(settings)
+    data = wire.discovery(
+        base_url=base,
+        contact=_("%(city)s 311: call %(phone)s", city=city.name, phone=city.phone),
+        changeset=_changeset(city),
+        key_service=base + "/open311/",
+    )
+    return wire.respond(fmt, "discovery", data, cors=True)
+
+
+@lru_cache(maxsize=4)
+def _file_time(path: str, mtime: float) -> datetime:
+    return datetime.fromtimestamp(mtime, UTC)
+
+
+def _changeset(city: City) -> datetime:
+    """The catalogue comes from the city file: its modification time is when the service list last changed."""
+    if city.path is not None and os.path.exists(city.path):
+        return _file_time(str(city.path), os.path.getmtime(city.path))
+    return utcnow()
+
+
+@router.get(PREFIX + "/services.{fmt}")
+def services(
+    fmt: str, session: ReadSessionDep, city: CityDep, jurisdiction_id: str | None = None
+) -> Response:
+    fmt = _fmt(fmt)
+    svc.check_jurisdiction(city, jurisdiction_id)
+    data = [wire.service_item(s) for s in svc.public_services(session)]
+    return wire.respond(fmt, "services", data, cors=True)
+
+
+@router.get(PREFIX + "/services/{code}.{fmt}")
+@router.get(PREFIX + "/service/{code}.{fmt}")
+def service_definition(
+    code: str, fmt: str, session: ReadSessionDep, city: CityDep, jurisdiction_id: str | None = None
+) -> Response:
+    fmt = _fmt(fmt)
+    svc.check_jurisdiction(city, jurisdiction_id)
+    service = svc.public_service(session, code)
+    return wire.respond(
+        fmt, "service_definition", wire.service_definition(service.code, service.attributes), cors=True
+    )
+
+
+# --- requests ---------------------------------------------------------------------------------------------
+
+
+@router.get(PREFIX + "/requests.{fmt}")
+def get_requests(
+    request: Request, fmt: str, session: ReadSessionDep, city: CityDep, settings: SettingsDep
+) -> Response:
+    fmt = _fmt(fmt)
+    args = _args(request)
+    svc.check_jurisdiction(city, args.get("jurisdiction_id"))
+    query = svc.parse_query(args)
+    # Many clients poll the same lists: answer from a cache that any change to a request invalidates
+    key = (fmt, tuple(sorted(args.items())), svc.data_version(session))
+    cached = _LIST_CACHE.get(key)
+    if cached is None:
+        items = svc.find_requests(session=session, query=query, base_url=_base(settings))
+        cached = _LIST_CACHE.put(key, wire.respond(fmt, "service_requests", items, cors=True).body)
+    etag = f'"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag, "Access-Control-Allow-Origin": "*"})
+    return wire.raw(fmt, cached, cors=True, headers={"ETag": etag, "Cache-Control": "public, max-age=0"})
+
+
+class _ResponseCache:
+    """A small LRU of rendered bodies, per process; entries also expire, so the default 90-day window moves on."""
+
+    def __init__(self, max_entries: int = 64, max_bytes: int = 64_000_000, ttl_s: float = 30.0) -> None:
+        self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
+        self._items: OrderedDict[Any, tuple[float, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+                return None
+            self._items.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: Any, body: bytes) -> bytes:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old:
+                self._bytes -= len(old[1])
+            self._items[key] = (time.monotonic(), body)
+            self._bytes += len(body)
+            while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+        return body
+
+
+_LIST_CACHE = _ResponseCache()
+
+
+@router.get(PREFIX + "/requests/{request_id}.{fmt}")
+@router.get(PREFIX + "/request/{request_id}.{fmt}")
+def get_request(
+    request_id: str,
+    fmt: str,
+    session: ReadSessionDep,
+    city: CityDep,
+    settings: SettingsDep,
+    jurisdiction_id: str | None = None,
+) -> Response:
+    fmt = _fmt(fmt)
+    svc.check_jurisdiction(city, jurisdiction_id)
+    item = svc.get_request(session=session, public_id=request_id, base_url=_base(settings))
+    return wire.respond(fmt, "service_requests", [item], cors=True)
+
+
+@router.get(PREFIX + "/tokens/{token}.{fmt}")
+def token(
+    token: str, fmt: str, session: ReadSessionDep, city: CityDep, jurisdiction_id: str | None = None
+) -> Response:
+    fmt = _fmt(fmt)
+    svc.check_jurisdiction(city, jurisdiction_id)
+    public_id = svc.request_for_token(session=session, token=token)
+    return wire.respond(
+        fmt, "service_requests", [{"service_request_id": public_id, "token": token}], cors=True
+    )
+
+
+@router.get(PREFIX + "/servicerequestupdates.{fmt}")
+def request_updates(
+    request: Request, fmt: str, session: ReadSessionDep, city: CityDep, settings: SettingsDep
+) -> Response:
+    fmt = _fmt(fmt)
+    args = _args(request)
+    svc.check_jurisdiction(city, args.get("jurisdiction_id"))
+    items = svc.updates(session=session, args=args, base_url=_base(settings))
+    return wire.respond(fmt, "service_request_updates", items, cors=True)
+
+
+POST_FIELDS = (
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "address_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "device_id",
+    "account_id",
+    "description",
+    "media_url",
+)
+
+
+@router.post(PREFIX + "/requests.{fmt}")
+async def post_request(
+    request: Request, fmt: str, session: SessionDep, city: CityDep, settings: SettingsDep
+) -> Response:
+    fmt = _fmt(fmt)
+    form = await request.form()
+    fields: dict[str, str] = dict(request.query_params.items())
+    media: UploadFile | None = None
+    for k, v in form.multi_items():
+        if isinstance(v, UploadFile):
+            if k == "media" and media is None:
+                media = v
+        elif not k.startswith("attribute["):
+            fields[k] = v
+    data = await media.read() if media is not None else b""
+    await form.close()  # the uploaded file's temporary spool
+    svc.check_jurisdiction(city, fields.get("jurisdiction_id"))
+    attributes = svc.parse_attributes(
+        [(k, v) for k, v in [*request.query_params.multi_items(), *form.multi_items()] if isinstance(v, str)]
+    )
+    post = svc.Open311Post(**{f: fields.get(f, "") or "" for f in POST_FIELDS}, attributes=attributes)
+
+    def work() -> Response:
+        key = svc.authorize(session=session, api_key=fields.get("api_key"))
+        _rate_limit(request, key.key_hash, settings.open311_rate_limit)
+        if data:
+            session.rollback()  # nothing written yet: don't hold SQLite's write lock while the photo is resized
+        photo = (
+            process_upload(data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels)
+            if data
+            else None
+        )
+        req, agency = svc.create(
+            session=session, city=city, post=post, key=key, photo=photo, media_dir=settings.media_path
+        )
+        notice = (
+            _(
+                "%(agency)s will look at it. Expected by %(date)s.",
+                agency=agency,
+                date=req.expected_at.astimezone(city.tz).strftime("%Y-%m-%d"),
+            )
+            if req.expected_at and agency
+            else None
+        )
+        item = {
+            "service_request_id": req.public_id,
+            "service_notice": notice,
+            "account_id": post.account_id or None,
+        }
+        return wire.respond(fmt, "service_requests", [item])
+
+    return await run_in_threadpool(work)
+
+
+def _rate_limit(request: Request, key_id: str, rate: str) -> None:
+    """Per API key, per server process (limits' moving window in memory)."""
+    state = request.app.state
+    limiter = getattr(state, "open311_limiter", None)
+    if limiter is None:
+        limiter = state.open311_limiter = MovingWindowRateLimiter(MemoryStorage())
+    if not limiter.hit(parse_limit(rate), "open311", key_id):
+        raise RateLimited(
+            "Too many requests with this api_key. Wait a minute and try again.", code="rate_limit"
+        )
+
+
+# --- the benchmark's ceiling (only when the benchmark starts the server) ----------------------------------
+
+if os.environ.get("CIVIC311_BENCH") == "1":
+    # bench/open311.py starts `python -m server serve` with CIVIC311_BENCH=1 to compare GET requests.json with
+    # a bare endpoint returning a precomputed body of the same length; never registered otherwise.
+    @lru_cache(maxsize=16)
+    def _ceiling_body(size: int) -> bytes:
+        return (b'["' + b"x" * max(size - 4, 0) + b'"]')[: max(size, 4)]
+
+    @router.get(PREFIX + "/_ceiling.json", include_in_schema=False)
+    async def ceiling(bytes: int = 1000) -> Response:
+        return Response(_ceiling_body(bytes), media_type="application/json")
+
+
+# --- anything else under the prefix ------------------------------------------------------------------------
+
+
+@router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+def not_found(rest: str, request: Request) -> Response:
+    return wire.error(
+        wire.fmt_of_path(request.url.path), 404, _("No such Open311 method: %(path)s", path=rest)
+    )
