@@ -1,0 +1,260 @@
+"""Administration (admin role): catalogue, crews, staff, knowledge articles, Open311 API keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import func, select
+
+from ..auth import AdminUser
+from ..deps import ReadSessionDep, SessionDep
+from ..models import ApiKey, Crew, Department, KnowledgeArticle, Role, Service, ServiceRequest, Status, User
+from ..services import admin as svc
+from ..services.apikeys import create_api_key, revoke_api_key
+from ..templating import render
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+Str = Annotated[str, Form(max_length=200)]
+Long = Annotated[str, Form(max_length=20000)]
+OptId = Annotated[str, Form(max_length=20)]
+
+
+def _id(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def _done(path: str, what: str) -> Response:
+    return RedirectResponse(f"/admin/{path}?done={what}", 303)
+
+
+def _ctx(request: Request, session: ReadSessionDep, **extra: object) -> dict:
+    return {
+        "done": request.query_params.get("done", ""),
+        "departments": session.exec(select(Department).order_by(Department.name)).all(),
+        "crews": session.exec(select(Crew).order_by(Crew.name)).all(),
+        **extra,
+    }
+
+
+@router.get("")
+def home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
+    def count(model: type) -> int:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+    open_count = session.exec(
+        select(func.count()).select_from(ServiceRequest).where(ServiceRequest.status != Status.closed)
+    ).one()
+    figures = {
+        "departments": count(Department),
+        "services": count(Service),
+        "crews": count(Crew),
+        "users": count(User),
+        "articles": count(KnowledgeArticle),
+        "keys": session.exec(
+            select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+        ).one(),  # type: ignore[union-attr]
+        "open": open_count,
+    }
+    return render(request, "admin/index.html", {"figures": figures})
+
+
+# ---------------------------------------------------------------- departments
+
+
+@router.get("/departments")
+def departments(
+    request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None
+) -> Response:
+    current = session.get(Department, edit) if edit else None
+    return render(request, "admin/departments.html", _ctx(request, session, current=current))
+
+
+@router.post("/departments")
+def save_department(
+    user: AdminUser,
+    session: SessionDep,
+    code: Str,
+    name: Str,
+    id: OptId = "",
+    phone: Str = "",
+    extension: Str = "",
+    email: Str = "",
+    hours: Str = "",
+    description: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    svc.save_department(
+        session,
+        dept_id=_id(id),
+        code=code,
+        name=name,
+        phone=phone,
+        extension=extension,
+        email=email,
+        hours=hours,
+        description=description,
+    )
+    return _done("departments", "saved")
+
+
+# ---------------------------------------------------------------- services
+
+
+@router.get("/services")
+def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+    current = session.get(Service, edit) if edit else None
+    rows = session.exec(select(Service).order_by(Service.group, Service.name)).all()
+    questions = json.dumps(current.attributes, indent=2, ensure_ascii=False) if current else "[]"
+    return render(
+        request,
+        "admin/services.html",
+        _ctx(request, session, current=current, rows=rows, questions=questions),
+    )
+
+
+@router.post("/services")
+def save_service(
+    user: AdminUser,
+    session: SessionDep,
+    code: Str,
+    name: Str,
+    id: OptId = "",
+    group: Str = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    keywords: Annotated[str, Form(max_length=2000)] = "",
+    department: OptId = "",
+    sla_hours: OptId = "",
+    attributes: Long = "",
+    active: Str = "",
+    public: Str = "",
+) -> Response:
+    svc.save_service(
+        session,
+        service_id=_id(id),
+        code=code,
+        name=name,
+        group=group,
+        description=description,
+        keywords=keywords,
+        department_id=_id(department),
+        sla_hours=sla_hours,
+        attributes=attributes,
+        active=bool(active),
+        public=bool(public),
+    )
+    return _done("services", "saved")
+
+
+# ---------------------------------------------------------------- crews and staff
+
+
+@router.get("/crews")
+def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+    current = session.get(Crew, edit) if edit else None
+    members = session.exec(select(User).where(User.crew_id.is_not(None)).order_by(User.name)).all()  # type: ignore[union-attr]
+    return render(request, "admin/crews.html", _ctx(request, session, current=current, members=members))
+
+
+@router.post("/crews")
+def save_crew(
+    user: AdminUser, session: SessionDep, name: Str, id: OptId = "", department: OptId = "", active: Str = ""
+) -> Response:
+    svc.save_crew(session, crew_id=_id(id), name=name, department_id=_id(department), active=bool(active))
+    return _done("crews", "saved")
+
+
+@router.get("/users")
+def users(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
+    rows = session.exec(select(User).order_by(User.active.desc(), User.name)).all()  # type: ignore[attr-defined]
+    return render(
+        request, "admin/users.html", _ctx(request, session, rows=rows, roles=[r.value for r in Role])
+    )
+
+
+@router.post("/users")
+def add_user(
+    user: AdminUser,
+    session: SessionDep,
+    email: Str,
+    name: Str,
+    role: Str,
+    password: Annotated[str, Form(max_length=1000)],
+    crew: OptId = "",
+) -> Response:
+    svc.add_user(session, email=email, name=name, role=role, password=password, crew_id=_id(crew))
+    return _done("users", "added")
+
+
+@router.post("/users/{user_id}")
+def update_user(
+    user_id: int, user: AdminUser, session: SessionDep, role: Str, crew: OptId = "", active: Str = ""
+) -> Response:
+    svc.update_user(session, user_id=user_id, role=role, crew_id=_id(crew), active=bool(active), by=user)
+    return _done("users", "saved")
+
+
+# ---------------------------------------------------------------- knowledge articles
+
+
+@router.get("/articles")
+def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+    current = session.get(KnowledgeArticle, edit) if edit else None
+    rows = session.exec(select(KnowledgeArticle).order_by(KnowledgeArticle.title)).all()
+    return render(request, "admin/articles.html", _ctx(request, session, current=current, rows=rows))
+
+
+@router.post("/articles")
+def save_article(
+    user: AdminUser,
+    session: SessionDep,
+    slug: Str,
+    title: Str,
+    body: Annotated[str, Form(max_length=10000)],
+    id: OptId = "",
+    keywords: Annotated[str, Form(max_length=1000)] = "",
+    department: OptId = "",
+    language: Str = "en",
+) -> Response:
+    svc.save_article(
+        session,
+        article_id=_id(id),
+        slug=slug,
+        title=title,
+        body=body,
+        keywords=keywords,
+        department_id=_id(department),
+        language=language,
+    )
+    return _done("articles", "saved")
+
+
+# ---------------------------------------------------------------- Open311 API keys
+
+
+@router.get("/keys")
+def keys(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
+    rows = session.exec(select(ApiKey).order_by(ApiKey.created_at.desc())).all()  # type: ignore[attr-defined]
+    return render(request, "admin/keys.html", {"rows": rows, "new_key": None, "new_name": ""})
+
+
+@router.post("/keys")
+def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -> Response:
+    row, key = create_api_key(session=session, name=name)
+    session.flush()
+    rows = session.exec(select(ApiKey).order_by(ApiKey.created_at.desc())).all()  # type: ignore[attr-defined]
+    # shown once, in this response only: never stored, never in a URL (no redirect)
+    return render(
+        request,
+        "admin/keys.html",
+        {"rows": rows, "new_key": key, "new_name": row.name},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(key_id: int, user: AdminUser, session: SessionDep) -> Response:
+    revoke_api_key(session=session, key_id=key_id)
+    return RedirectResponse("/admin/keys?done=revoked", 303)

@@ -1,0 +1,232 @@
+"""Dispatchers and supervisors: triage queue (list and map), request detail and actions, bulk, dashboard."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import select
+
+from ..auth import DispatcherUser
+from ..deps import CityDep, ReadSessionDep, SessionDep
+from ..domain.errors import Invalid
+from ..domain.sla import is_overdue
+from ..domain.status import CLOSE_REASONS
+from ..i18n import gettext as _
+from ..models import Activity, Channel, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
+from ..services import dashboard as dash
+from ..services import dispatch as svc
+from ..services.photos import photo_url
+from ..services.requests import Actor, add_note, assign_crew, change_status, find_request, set_priority
+from ..templating import render
+
+router = APIRouter(prefix="/dispatch", tags=["dispatch"])
+
+Text = Annotated[str, Form(max_length=4000)]
+Small = Annotated[str, Form(max_length=100)]
+Version = Annotated[int, Form()]
+
+
+def _choices(session: ReadSessionDep) -> dict:
+    return {
+        "services": session.exec(select(Service).order_by(Service.name)).all(),
+        "departments": session.exec(select(Department).order_by(Department.name)).all(),
+        "crews": session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all(),
+        "channels": [c.value for c in Channel],
+        "sorts": svc.SORTS,
+        "close_reasons": CLOSE_REASONS,
+        "labels": labels(),
+    }
+
+
+def labels() -> dict[str, str]:
+    """Shown names of statuses, channels and close reasons, in the request's language."""
+    return {
+        "open": _("Open"),
+        "in_progress": _("In progress"),
+        "closed": _("Closed"),
+        "app": _("App"),
+        "web": _("Web"),
+        "phone": _("Phone"),
+        "walk_in": _("Walk-in"),
+        "open311": _("Open311"),
+        "email": _("E-mail"),
+        "fixed": _("Fixed"),
+        "duplicate": _("Duplicate"),
+        "could_not_find": _("Could not find"),
+        "referred": _("Referred"),
+        "no_action": _("No action needed"),
+        "cancelled": _("Cancelled"),
+        # timeline entry kinds
+        "created": _("Created"),
+        "status": _("Status"),
+        "note": _("Note"),
+        "assign": _("Assignment"),
+        "priority": _("Priority"),
+        "merge": _("Merge"),
+        "follow": _("New follower"),
+        "photo": _("Photo"),
+    }
+
+
+@router.get("")
+def queue(request: Request, user: DispatcherUser, session: ReadSessionDep, view: str = "list") -> Response:
+    f = svc.QueueFilter.parse(dict(request.query_params))
+    page = svc.queue(session, f)
+    ctx = {
+        "page": page,
+        "f": f,
+        "view": "map" if view == "map" else "list",
+        "qs": lambda **kw: urlencode(f.query_args(**kw)),
+        "done": request.query_params.get("done", ""),
+        "points": svc.map_points(session, f) if view == "map" else [],
+        **_choices(session),
+    }
+    return render(request, "dispatch/queue.html", ctx)
+
+
+@router.post("/bulk")
+async def bulk(
+    request: Request,
+    user: DispatcherUser,
+    session: SessionDep,
+    action: Annotated[str, Form(max_length=20)],
+    crew: Small = "",
+    status: Small = "",
+    close_reason: Small = "",
+    note: Text = "",
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    form = await request.form()
+    refs = svc.parse_refs([str(v) for v in form.getlist("ids")])
+    actor = Actor.of(user)
+    if action == "assign":
+        n = svc.bulk_assign(session, refs, int(crew) if crew.isdigit() else None, actor)
+    elif action == "status":
+        if not status:
+            raise Invalid("Choose a status.", field="status")
+        n = svc.bulk_status(session, refs, status, actor, note=note, close_reason=close_reason or None)
+    else:
+        raise Invalid("Choose an action.", field="action")
+    query = back.lstrip("?") if back.startswith("?") else ""
+    sep = "&" if query else ""
+    return RedirectResponse(f"/dispatch?{query}{sep}done={n}", 303)
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, user: DispatcherUser, session: ReadSessionDep, city: CityDep) -> Response:
+    return render(request, "dispatch/dashboard.html", {"d": dash.build(session, city.tz)})
+
+
+@router.get("/requests/{public_id}")
+def detail(request: Request, public_id: str, user: DispatcherUser, session: ReadSessionDep) -> Response:
+    req = find_request(session, public_id)
+    service = session.get(Service, req.service_id)
+    timeline = session.exec(
+        select(Activity).where(Activity.request_id == req.id).order_by(Activity.created_at, Activity.id)  # type: ignore[arg-type]
+    ).all()
+    photos = session.exec(select(Photo).where(Photo.request_id == req.id).order_by(Photo.id)).all()  # type: ignore[arg-type]
+    followers = session.exec(select(Follower).where(Follower.request_id == req.id)).all()
+    master = session.get(ServiceRequest, req.duplicate_of_id) if req.duplicate_of_id else None
+    duplicates = session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
+    return render(
+        request,
+        "dispatch/detail.html",
+        {
+            "req": req,
+            "service": service,
+            "department": session.get(Department, service.department_id)
+            if service and service.department_id
+            else None,
+            "crew": session.get(Crew, req.crew_id) if req.crew_id else None,
+            "timeline": timeline,
+            "photos": photos,
+            "photo_url": photo_url,
+            "followers": followers,
+            "master": master,
+            "duplicates": duplicates,
+            "overdue": is_overdue(req.expected_at, str(req.status), utcnow()),
+            "done": request.query_params.get("done", ""),
+            **_choices(session),
+        },
+    )
+
+
+def _back(req: ServiceRequest, done: str) -> Response:
+    return RedirectResponse(f"/dispatch/requests/{req.public_id}?done={done}", 303)
+
+
+@router.post("/requests/{public_id}/assign")
+def assign(
+    public_id: str, user: DispatcherUser, session: SessionDep, version: Version, crew: Small = ""
+) -> Response:
+    req = find_request(session, public_id, for_update=True)
+    assign_crew(
+        session=session,
+        req=req,
+        crew_id=int(crew) if crew.isdigit() else None,
+        actor=Actor.of(user),
+        expected_version=version,
+    )
+    return _back(req, "assign")
+
+
+@router.post("/requests/{public_id}/priority")
+def priority(
+    public_id: str, user: DispatcherUser, session: SessionDep, version: Version, priority: Small
+) -> Response:
+    req = find_request(session, public_id, for_update=True)
+    if not priority.isdigit():
+        raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
+    set_priority(
+        session=session, req=req, priority=int(priority), actor=Actor.of(user), expected_version=version
+    )
+    return _back(req, "priority")
+
+
+@router.post("/requests/{public_id}/status")
+def status(
+    public_id: str,
+    user: DispatcherUser,
+    session: SessionDep,
+    version: Version,
+    status: Small,
+    note: Text = "",
+    close_reason: Small = "",
+) -> Response:
+    req = find_request(session, public_id, for_update=True)
+    svc.check_close_reason(close_reason)
+    change_status(
+        session=session,
+        req=req,
+        to=status,
+        actor=Actor.of(user),
+        note=note,
+        close_reason=close_reason or None,
+        expected_version=version,
+        public=True,
+    )
+    return _back(req, "status")
+
+
+@router.post("/requests/{public_id}/note")
+def note(public_id: str, user: DispatcherUser, session: SessionDep, version: Version, note: Text) -> Response:
+    req = find_request(session, public_id, for_update=True)
+    add_note(
+        session=session, req=req, actor=Actor.of(user), note=note, public=False, expected_version=version
+    )
+    return _back(req, "note")
+
+
+@router.post("/requests/{public_id}/merge")
+def merge(
+    public_id: str, user: DispatcherUser, session: SessionDep, version: Version, master: Small
+) -> Response:
+    dup = find_request(session, public_id, for_update=True)
+    if not master.strip():
+        raise Invalid("Give the public id of the request to keep.", field="master")
+    target = find_request(session, master.strip(), for_update=True)
+    svc.merge_duplicates(session, dup, target, Actor.of(user), expected_version=version)
+    return RedirectResponse(f"/dispatch/requests/{target.public_id}?done=merge", 303)

@@ -1,0 +1,241 @@
+"""Administration: departments, services and their questions, crews, staff, knowledge articles."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlmodel import Session, func, select
+
+from ..domain.errors import Conflict, Invalid, NotFound
+from ..models import Crew, Department, KnowledgeArticle, Role, Service, User, utcnow
+from .accounts import create_user
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+
+
+def _code(value: str, what: str = "code") -> str:
+    value = value.strip().lower()
+    if not CODE_RE.match(value):
+        raise Invalid(
+            "A code is lower-case letters, digits, '-' or '_' (at most 64).", field=what, code="bad_code"
+        )
+    return value
+
+
+def _required(value: str, fld: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise Invalid("This field is required.", field=fld, code="required")
+    return value[:limit]
+
+
+def _get(session: Session, model: Any, oid: int | None) -> Any:
+    row = session.get(model, oid) if oid else None
+    if oid and row is None:
+        raise NotFound("Not found.")
+    return row
+
+
+# ---------------------------------------------------------------- departments
+
+
+def save_department(session: Session, *, dept_id: int | None = None, **values: str) -> Department:
+    dept = _get(session, Department, dept_id) or Department(code="", name="")
+    code = _code(values.get("code", ""))
+    clash = session.exec(select(Department).where(Department.code == code, Department.id != dept.id)).first()
+    if clash:
+        raise Conflict("Another department has this code.", field="code")
+    dept.code = code
+    dept.name = _required(values.get("name", ""), "name", 200)
+    for key, limit in (
+        ("phone", 40),
+        ("extension", 20),
+        ("email", 200),
+        ("hours", 200),
+        ("description", 500),
+    ):
+        setattr(dept, key, values.get(key, "").strip()[:limit])
+    session.add(dept)
+    session.flush()
+    return dept
+
+
+# ---------------------------------------------------------------- services
+
+
+def parse_questions(text: str) -> list[dict[str, Any]]:
+    """The service's questions as Open311 attributes, from the admin's JSON text, checked."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Invalid(
+            f"The questions are not valid JSON: {e.msg} (line {e.lineno}).", field="attributes"
+        ) from None
+    if not isinstance(data, list):
+        raise Invalid("The questions must be a JSON list.", field="attributes")
+    seen: set[str] = set()
+    out = []
+    for i, q in enumerate(data, 1):
+        if not isinstance(q, dict) or not q.get("code") or not q.get("description"):
+            raise Invalid(f"Question {i} needs a code and a description.", field="attributes")
+        code = str(q["code"]).strip()
+        if code in seen:
+            raise Invalid(f"Two questions have the code {code}.", field="attributes")
+        seen.add(code)
+        datatype = q.get("datatype", "string")
+        if datatype not in DATATYPES:
+            raise Invalid(
+                f"Question {i}: datatype must be one of {', '.join(DATATYPES)}.", field="attributes"
+            )
+        values = q.get("values") or []
+        if datatype.endswith("valuelist") and not values:
+            raise Invalid(f"Question {i}: a list question needs values.", field="attributes")
+        if not all(isinstance(v, dict) and "key" in v and "name" in v for v in values):
+            raise Invalid(f"Question {i}: each value needs a key and a name.", field="attributes")
+        out.append(
+            {
+                "code": code,
+                "variable": bool(q.get("variable", True)),
+                "datatype": datatype,
+                "required": bool(q.get("required", False)),
+                "datatype_description": str(q.get("datatype_description", "")),
+                "order": int(q.get("order", i)),
+                "description": str(q["description"]),
+                "values": [{"key": str(v["key"]), "name": str(v["name"])} for v in values],
+            }
+        )
+    return out
+
+
+def save_service(
+    session: Session,
+    *,
+    service_id: int | None = None,
+    code: str,
+    name: str,
+    group: str = "",
+    description: str = "",
+    keywords: str = "",
+    department_id: int | None = None,
+    sla_hours: str | int | None = None,
+    attributes: str = "",
+    active: bool = True,
+    public: bool = True,
+) -> Service:
+    svc = _get(session, Service, service_id) or Service(code="", name="")
+    code = _code(code)
+    if session.exec(select(Service).where(Service.code == code, Service.id != svc.id)).first():
+        raise Conflict("Another service has this code.", field="code")
+    if department_id and session.get(Department, department_id) is None:
+        raise Invalid("No such department.", field="department")
+    sla: int | None = None
+    if sla_hours not in (None, ""):
+        try:
+            sla = int(sla_hours)  # type: ignore[arg-type]
+        except ValueError:
+            raise Invalid("The target is a whole number of hours.", field="sla_hours") from None
+        if not 1 <= sla <= 24 * 365:
+            raise Invalid("The target is between 1 hour and a year.", field="sla_hours")
+    svc.code, svc.name = code, _required(name, "name", 200)
+    svc.group, svc.description, svc.keywords = (
+        group.strip()[:100],
+        description.strip()[:2000],
+        keywords.strip()[:2000],
+    )
+    svc.department_id, svc.sla_hours = department_id or None, sla
+    svc.attributes = parse_questions(attributes)
+    svc.active, svc.public = active, public
+    session.add(svc)
+    session.flush()
+    return svc
+
+
+# ---------------------------------------------------------------- crews and staff
+
+
+def save_crew(
+    session: Session, *, crew_id: int | None = None, name: str, department_id: int | None, active: bool = True
+) -> Crew:
+    crew = _get(session, Crew, crew_id) or Crew(name="")
+    name = _required(name, "name", 200)
+    if session.exec(select(Crew).where(Crew.name == name, Crew.id != crew.id)).first():
+        raise Conflict("Another crew has this name.", field="name")
+    crew.name, crew.department_id, crew.active = name, department_id or None, active
+    session.add(crew)
+    session.flush()
+    return crew
+
+
+def add_user(
+    session: Session, *, email: str, name: str, role: str, password: str, crew_id: int | None = None
+) -> User:
+    crew = _get(session, Crew, crew_id)
+    if role == Role.crew and crew is None:
+        raise Invalid("A crew member belongs to a crew: choose one.", field="crew")
+    return create_user(
+        session=session,
+        email=email,
+        name=name,
+        role=role,
+        password=password,
+        crew_name=crew.name if crew else None,
+    )
+
+
+def update_user(
+    session: Session, *, user_id: int, role: str, crew_id: int | None, active: bool, by: User
+) -> User:
+    user = _get(session, User, user_id)
+    if role not in Role.__members__:
+        raise Invalid("Unknown role.", field="role")
+    if user.id == by.id and (role != Role.admin or not active):
+        raise Invalid("You cannot remove your own administrator access.", field="role")
+    crew = _get(session, Crew, crew_id)
+    if role == Role.crew and crew is None:
+        raise Invalid("A crew member belongs to a crew: choose one.", field="crew")
+    if user.role == Role.admin and (role != Role.admin or not active):
+        admins = session.exec(
+            select(func.count()).select_from(User).where(User.role == Role.admin, User.active)
+        ).one()
+        if admins <= 1:
+            raise Invalid("Keep at least one active administrator.", field="role")
+    user.role, user.crew_id, user.active = Role(role), crew.id if crew else None, active
+    session.add(user)
+    session.flush()
+    return user
+
+
+# ---------------------------------------------------------------- knowledge
+
+
+def save_article(
+    session: Session,
+    *,
+    article_id: int | None = None,
+    slug: str,
+    title: str,
+    body: str,
+    keywords: str = "",
+    department_id: int | None = None,
+    language: str = "en",
+) -> KnowledgeArticle:
+    art = _get(session, KnowledgeArticle, article_id) or KnowledgeArticle(slug="", title="", body="")
+    slug = _code(slug, "slug")
+    if session.exec(
+        select(KnowledgeArticle).where(KnowledgeArticle.slug == slug, KnowledgeArticle.id != art.id)
+    ).first():
+        raise Conflict("Another article has this slug.", field="slug")
+    art.slug, art.title = slug, _required(title, "title", 200)
+    art.body = _required(body, "body", 10000)
+    art.keywords, art.department_id = keywords.strip()[:1000], department_id or None
+    art.language = language if language in ("en", "es") else "en"
+    art.updated_at = utcnow()
+    session.add(art)
+    session.flush()
+    return art
