@@ -6,6 +6,7 @@ open311_format.py. Domain errors become Open311 error bodies in the requested fo
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import threading
@@ -184,9 +185,14 @@ def get_requests(
         items = svc.find_requests(session=session, query=query, base_url=_base(settings))
         cached = _LIST_CACHE.put(key, wire.respond(fmt, "service_requests", items, cors=True).body)
     etag = f'"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=0", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag, "Access-Control-Allow-Origin": "*"})
-    return wire.raw(fmt, cached, cors=True, headers={"ETag": etag, "Cache-Control": "public, max-age=0"})
+        return Response(status_code=304, headers={**headers, "Access-Control-Allow-Origin": "*"})
+    body, gz = cached
+    if gz is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        # compressed once per cached answer, not once per client (the gzip middleware skips encoded bodies)
+        return wire.raw(fmt, gz, cors=True, headers={**headers, "Content-Encoding": "gzip"})
+    return wire.raw(fmt, body, cors=True, headers=headers)
 
 
 class _ResponseCache:
@@ -194,11 +200,11 @@ class _ResponseCache:
 
     def __init__(self, max_entries: int = 64, max_bytes: int = 64_000_000, ttl_s: float = 30.0) -> None:
         self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
-        self._items: OrderedDict[Any, tuple[float, bytes]] = OrderedDict()
+        self._items: OrderedDict[Any, tuple[float, tuple[bytes, bytes | None]]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> bytes | None:
+    def get(self, key: Any) -> tuple[bytes, bytes | None] | None:
         with self._lock:
             hit = self._items.get(key)
             if hit is None or time.monotonic() - hit[0] > self.ttl_s:
@@ -206,17 +212,19 @@ class _ResponseCache:
             self._items.move_to_end(key)
             return hit[1]
 
-    def put(self, key: Any, body: bytes) -> bytes:
+    def put(self, key: Any, body: bytes) -> tuple[bytes, bytes | None]:
+        entry = (body, gzip.compress(body, 5) if len(body) > 800 else None)
+        size = len(body) + len(entry[1] or b"")
         with self._lock:
             old = self._items.pop(key, None)
             if old:
-                self._bytes -= len(old[1])
-            self._items[key] = (time.monotonic(), body)
-            self._bytes += len(body)
+                self._bytes -= len(old[1][0]) + len(old[1][1] or b"")
+            self._items[key] = (time.monotonic(), entry)
+            self._bytes += size
             while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
                 _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-        return body
+                self._bytes -= len(dropped[0]) + len(dropped[1] or b"")
+        return entry
 
 
 _LIST_CACHE = _ResponseCache()
