@@ -145,6 +145,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from .worker import Worker, run_forever
+
+    if args.once:
+        s = Worker(settings).drain()
+        print(f"sent {s.sent}, to retry {s.retried}, dead {s.dead}, subscriptions gone {s.gone}")
+        return 0
+    run_forever(settings)
+    return 0
+
+
 def cmd_vendor(settings: Settings, args: argparse.Namespace) -> int:
     src_root = ROOT / "node_modules"
     for src, dests in VENDOR_FILES.items():
@@ -195,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     s.add_argument("--workers", type=int, default=1)
     s.set_defaults(fn=cmd_serve)
+    s = sub.add_parser("worker", help="send queued notifications (Web Push, e-mail) until stopped")
+    s.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    s.set_defaults(fn=cmd_worker)
     sub.add_parser("vendor", help="copy browser libraries from node_modules").set_defaults(fn=cmd_vendor)
     return p
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -74,7 +76,7 @@ def _read_or_create(path: Path, make) -> str:
     except FileNotFoundError:
         pass
     value = make()
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer
     tmp.write_text(value)
     tmp.chmod(0o600)
     try:

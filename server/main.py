@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     # residents are often on a weak mobile signal: compress pages, scripts and JSON
-    app.add_middleware(GZipMiddleware, minimum_size=800)
+    app.add_middleware(GZipMiddleware, minimum_size=800, compresslevel=5)  # 9 costs 3x the CPU for ~2% less
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

@@ -1,3 +1,5 @@
 """JSON and XML APIs. Add a new module's router here."""
 
-ROUTERS: list = []
+from . import field_sync, open311, push
+
+ROUTERS: list = [open311.router, field_sync.router, push.router]

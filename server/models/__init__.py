@@ -4,6 +4,7 @@ from .base import UTCDateTime, utcnow
 from .calls import Call, CallOutcome, KnowledgeArticle
 from .city import Address, Crew, Department, Service
 from .integration import ApiKey, Outbox, PushSubscription
+from .notify import OverdueNotice
 from .requests import Activity, Channel, CloseReason, Follower, Photo, ServiceRequest, Status
 from .staff import Role, User
 
@@ -20,6 +21,7 @@ __all__ = [
     "Follower",
     "KnowledgeArticle",
     "Outbox",
+    "OverdueNotice",
     "Photo",
     "PushSubscription",
     "Role",

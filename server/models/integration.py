@@ -31,6 +31,7 @@ class PushSubscription(SQLModel, table=True):
     auth: str = Field(max_length=100)
     user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     token: str = Field(unique=True, max_length=64)  # lets an anonymous resident manage it
+    language: str = Field(default="en", max_length=8)  # of the notifications sent to it
     created_at: datetime = TimeField(default_now=True)
 
 

@@ -40,7 +40,10 @@ class ServiceRequest(SQLModel, table=True):
     __tablename__ = "service_request"
     __table_args__ = (
         Index("ix_request_status_created", "status", "created_at"),
-        Index("ix_request_service_status", "service_id", "status"),
+        # the triage queue's "due" and "priority" orders (server/services/dispatch.py reads one range per status)
+        Index("ix_request_status_expected", "status", "expected_at"),
+        Index("ix_request_status_priority", "status", "priority", "created_at"),
+        Index("ix_request_service_status", "service_id", "status", "created_at"),  # Open311 code+status+window
         Index("ix_request_lat_long", "lat", "long"),
     )
 
@@ -52,14 +55,14 @@ class ServiceRequest(SQLModel, table=True):
     description: str = Field(default="", max_length=4000)
     lat: float | None = None
     long: float | None = None
-    address: str = Field(default="", max_length=250)
+    address: str = Field(default="", max_length=250, index=True)  # operators' address suggestions
     zipcode: str = Field(default="", max_length=10)
     attributes: dict[str, Any] = JSONField(dict)
     channel: Channel = Field(default=Channel.web, max_length=20)
     # Private: never in a public page or API response.
     reporter_name: str = Field(default="", max_length=200)
     reporter_email: str = Field(default="", max_length=254)
-    reporter_phone: str = Field(default="", max_length=40)
+    reporter_phone: str = Field(default="", max_length=40, index=True)  # operators' screen pop
     created_at: datetime = TimeField(default_now=True, index=True)
     updated_at: datetime = TimeField(default_now=True, index=True)
     closed_at: datetime | None = TimeField(nullable=True)
@@ -119,7 +122,7 @@ class Follower(SQLModel, table=True):
     request_id: int = Field(foreign_key="service_request.id", index=True)
     name: str = Field(default="", max_length=200)
     email: str = Field(default="", max_length=254)
-    phone: str = Field(default="", max_length=40)
+    phone: str = Field(default="", max_length=40, index=True)  # operators' screen pop
     token: str = Field(unique=True, max_length=64)  # "stop following" link
     push_subscription_id: int | None = Field(default=None, foreign_key="push_subscription.id", index=True)
     created_at: datetime = TimeField(default_now=True)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import func, select
 
-from ..auth import AdminUser, CrewUser, DispatcherUser, OperatorUser, OptionalUser
+from ..auth import OptionalUser
 from ..deps import ReadSessionDep
 from ..models import Role, Service, ServiceRequest, Status, User
 from ..templating import render
@@ -37,23 +37,3 @@ def _counts(session: ReadSessionDep) -> dict[str, int]:
     rows = session.exec(select(ServiceRequest.status, func.count()).group_by(ServiceRequest.status)).all()
     counts = {str(s): n for s, n in rows}
     return {s.value: counts.get(s.value, 0) for s in Status}
-
-
-@router.get("/operator")
-def operator_home(request: Request, user: OperatorUser, session: ReadSessionDep) -> Response:
-    return render(request, "staff/home.html", {"title": "Call center", "counts": _counts(session)})
-
-
-@router.get("/dispatch")
-def dispatcher_home(request: Request, user: DispatcherUser, session: ReadSessionDep) -> Response:
-    return render(request, "staff/home.html", {"title": "Dispatch", "counts": _counts(session)})
-
-
-@router.get("/admin")
-def admin_home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
-    return render(request, "staff/home.html", {"title": "Administration", "counts": _counts(session)})
-
-
-@router.get("/field/")
-def field_home(request: Request, user: CrewUser, session: ReadSessionDep) -> Response:
-    return render(request, "staff/home.html", {"title": "Field crew", "counts": _counts(session)})

@@ -16,6 +16,7 @@ from ..domain.ids import format_public_id, parse_public_id
 from ..domain.sla import expected_at
 from ..domain.status import check_transition
 from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
+from .notify import notify_crew_assignment, notify_request_change
 
 MAX_DESCRIPTION = 4000
 
@@ -221,7 +222,7 @@ def change_status(
     else:
         req.close_reason = None
         req.closed_at = None
-    return record(
+    act = record(
         session=session,
         req=req,
         actor=actor,
@@ -230,6 +231,8 @@ def change_status(
         public=public,
         data={"from": before, "to": to, "close_reason": close_reason},
     )
+    notify_request_change(session, req, act)  # Outbox rows in this same transaction
+    return act
 
 
 def add_note(
@@ -244,7 +247,10 @@ def add_note(
     _check_version(req, expected_version)
     if not note.strip():
         raise Invalid("Write a note first.", field="note")
-    return record(session=session, req=req, actor=actor, kind="note", note=note, public=public)
+    act = record(session=session, req=req, actor=actor, kind="note", note=note, public=public)
+    if public:
+        notify_request_change(session, req, act)
+    return act
 
 
 def assign_crew(
@@ -263,13 +269,15 @@ def assign_crew(
     if before == crew_id:
         raise Conflict("The request is already assigned to this crew.", field="crew")
     req.crew_id = crew_id
-    return record(
+    act = record(
         session=session,
         req=req,
         actor=actor,
         kind="assign",
         data={"from": before, "to": crew_id, "crew": crew.name if crew else None},
     )
+    notify_crew_assignment(session, req, before, crew_id)
+    return act
 
 
 def set_priority(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 02:41:23.188898
+Create Date: 2026-11-27 03:11:24.820288
 """
 
 from collections.abc import Sequence
@@ -142,13 +142,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('service_request', schema=None) as batch_op:
         batch_op.create_index('ix_request_lat_long', ['lat', 'long'], unique=False)
-        batch_op.create_index('ix_request_service_status', ['service_id', 'status'], unique=False)
+        batch_op.create_index('ix_request_service_status', ['service_id', 'status', 'created_at'], unique=False)
         batch_op.create_index('ix_request_status_created', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_request_status_expected', ['status', 'expected_at'], unique=False)
+        batch_op.create_index('ix_request_status_priority', ['status', 'priority', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_request_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_crew_id'), ['crew_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_duplicate_of_id'), ['duplicate_of_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_expected_at'), ['expected_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_private_token'), ['private_token'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_request_reporter_phone'), ['reporter_phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('user',
@@ -213,6 +217,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_call_operator_id'), ['operator_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_started_at'), ['started_at'], unique=False)
 
+    op.create_table('overdue_notice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('expected_at', server.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', server.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['request_id'], ['service_request.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('request_id')
+    )
     op.create_table('push_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('endpoint', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
@@ -220,6 +233,7 @@ def upgrade() -> None:
     sa.Column('auth', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('created_at', server.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -244,6 +258,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('token')
     )
     with op.batch_alter_table('follower', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_follower_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_follower_push_subscription_id'), ['push_subscription_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_follower_request_id'), ['request_id'], unique=False)
 
@@ -310,12 +325,14 @@ def downgrade() -> None:
     with op.batch_alter_table('follower', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_follower_request_id'))
         batch_op.drop_index(batch_op.f('ix_follower_push_subscription_id'))
+        batch_op.drop_index(batch_op.f('ix_follower_phone'))
 
     op.drop_table('follower')
     with op.batch_alter_table('push_subscription', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_push_subscription_user_id'))
 
     op.drop_table('push_subscription')
+    op.drop_table('overdue_notice')
     with op.batch_alter_table('call', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_call_started_at'))
         batch_op.drop_index(batch_op.f('ix_call_operator_id'))
@@ -332,11 +349,15 @@ def downgrade() -> None:
     op.drop_table('user')
     with op.batch_alter_table('service_request', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_request_updated_at'))
+        batch_op.drop_index(batch_op.f('ix_service_request_reporter_phone'))
         batch_op.drop_index(batch_op.f('ix_service_request_private_token'))
         batch_op.drop_index(batch_op.f('ix_service_request_expected_at'))
         batch_op.drop_index(batch_op.f('ix_service_request_duplicate_of_id'))
         batch_op.drop_index(batch_op.f('ix_service_request_crew_id'))
         batch_op.drop_index(batch_op.f('ix_service_request_created_at'))
+        batch_op.drop_index(batch_op.f('ix_service_request_address'))
+        batch_op.drop_index('ix_request_status_priority')
+        batch_op.drop_index('ix_request_status_expected')
         batch_op.drop_index('ix_request_status_created')
         batch_op.drop_index('ix_request_service_status')
         batch_op.drop_index('ix_request_lat_long')

@@ -1,0 +1,194 @@
+"""Push subscriptions (JSON): the VAPID public key, subscribe, list, remove; a dispatcher's overdue alerts.
+
+Residents have no account: the browser keeps the subscription's `token` (returned when it subscribes)
+and sends it as `X-Push-Token` to list or remove it. Staff subscriptions belong to the signed-in user.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+
+from .. import push
+from ..auth import DispatcherUser, OptionalUser
+from ..deps import ReadSessionDep, SessionDep, SettingsDep
+from ..domain.errors import Forbidden, NotFound
+from ..i18n import current_language
+from ..i18n import gettext as _
+from ..models import PushSubscription, User
+from ..services import notify
+from ..services.requests import find_request
+from ..templating import asset
+
+router = APIRouter(tags=["push"])
+
+TokenHeader = Annotated[str, Header(alias="X-Push-Token", max_length=64)]
+
+
+class Keys(BaseModel):
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class BrowserSubscription(BaseModel):
+    """`PushSubscription.toJSON()` as the browser gives it."""
+
+    endpoint: str = Field(max_length=1000)
+    keys: Keys
+    expirationTime: float | None = None
+
+
+class Subscribe(BaseModel):
+    subscription: BrowserSubscription
+    public_id: str = Field("", max_length=32, description="follow this request with this device")
+    follower_token: str = Field("", max_length=64, description="or: link this follower (from a follow link)")
+    staff: bool = Field(False, description="signed-in staff: this device gets my crew jobs and alerts")
+
+
+class OverdueAlerts(BaseModel):
+    enabled: bool
+
+
+def _out(session: Session, sub: PushSubscription, *, with_token: bool = False) -> dict[str, Any]:
+    following = [
+        {
+            "public_id": r.public_id,
+            "url": notify.RESIDENT_URL.format(public_id=r.public_id),
+            "follower": f.token,
+        }
+        for r, f in notify.followed_requests(session, sub)
+    ]
+    out: dict[str, Any] = {
+        "id": sub.id,
+        "endpoint": sub.endpoint,
+        "staff": sub.user_id is not None,
+        "created_at": sub.created_at.isoformat(),
+        "following": following,
+    }
+    if with_token:
+        out["token"] = sub.token
+    return out
+
+
+def _owned(session: Session, sub_id: int, user: User | None, token: str) -> PushSubscription:
+    sub = session.get(PushSubscription, sub_id)
+    if sub is None:
+        raise NotFound("No such subscription.", code="subscription_not_found")
+    mine = (user is not None and sub.user_id == user.id) or (
+        bool(token) and secrets.compare_digest(sub.token.encode(), token.encode())
+    )
+    if not mine:
+        raise Forbidden("This subscription is not yours.", code="forbidden")
+    return sub
+
+
+def labels() -> dict[str, str]:
+    """push.js's words, in the page's language (so pages need not pass them)."""
+    return {
+        "follow_on": _("Notify me on this device"),
+        "follow_off": _("Stop notifications on this device"),
+        "staff_on": _("Turn on notifications on this device"),
+        "staff_off": _("Turn off notifications on this device"),
+        "on": _("Notifications are on for this device."),
+        "off": _("Notifications are off for this device."),
+        "denied": _("Notifications are blocked for this site. Allow them in the browser settings."),
+        "unsupported": _("This browser cannot show notifications."),
+        "error": _("Something went wrong. Please try again."),
+        "remove": _("Remove"),
+        "removed": _("Removed."),
+        "stop_following": _("Stop following"),
+        "none": _("No device gets notifications from this browser or account."),
+        "this_device": _("This device"),
+        "other_device": _("Another device"),
+    }
+
+
+@router.get("/api/push/key")
+def public_key(settings: SettingsDep) -> dict[str, Any]:
+    return {"publicKey": push.application_server_key(settings), "labels": labels()}
+
+
+@router.post("/api/push/subscriptions", status_code=201)
+def subscribe(body: Subscribe, session: SessionDep, user: OptionalUser) -> dict[str, Any]:
+    sub = notify.save_subscription(
+        session,
+        endpoint=body.subscription.endpoint,
+        p256dh=body.subscription.keys.p256dh,
+        auth=body.subscription.keys.auth,
+        language=current_language(),
+        user_id=user.id if (user is not None and body.staff) else None,
+    )
+    if body.public_id or body.follower_token:
+        req = find_request(session, body.public_id) if body.public_id else None
+        if req is None:
+            _, req = notify.follower_by_token(session, body.follower_token)
+        notify.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
+    return _out(session, sub, with_token=True)
+
+
+@router.get("/api/push/subscriptions")
+def my_subscriptions(
+    session: ReadSessionDep, user: OptionalUser, token: TokenHeader = ""
+) -> dict[str, list[dict[str, Any]]]:
+    subs: list[PushSubscription] = []
+    if user is not None:
+        subs += session.exec(
+            select(PushSubscription)
+            .where(PushSubscription.user_id == user.id)
+            .order_by(col(PushSubscription.id))
+        ).all()
+    if token:
+        sub = session.exec(select(PushSubscription).where(PushSubscription.token == token)).first()
+        if sub is not None and sub not in subs:
+            subs.append(sub)
+    return {"subscriptions": [_out(session, s) for s in subs]}
+
+
+@router.delete("/api/push/subscriptions/{sub_id}", status_code=204)
+def unsubscribe(
+    sub_id: int, session: SessionDep, user: OptionalUser, token: TokenHeader = "", staff_only: bool = False
+) -> Response:
+    """Remove a device. `staff_only`: only my work notifications; requests it follows stay followed."""
+    sub = _owned(session, sub_id, user, token)
+    if staff_only and notify.followed_requests(session, sub):
+        sub.user_id = None
+        session.add(sub)
+    else:
+        notify.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
+    return Response(status_code=204)
+
+
+@router.delete("/api/push/subscriptions/{sub_id}/follows/{public_id}", status_code=204)
+def stop_following_on_device(
+    sub_id: int, public_id: str, session: SessionDep, user: OptionalUser, token: TokenHeader = ""
+) -> Response:
+    sub = _owned(session, sub_id, user, token)
+    req = find_request(session, public_id)
+    for r, f in notify.followed_requests(session, sub):
+        if r.id == req.id:
+            notify.unlink_device(session, f)
+    return Response(status_code=204)
+
+
+@router.put("/api/push/overdue-alerts")
+def overdue_alerts(body: OverdueAlerts, session: SessionDep, user: DispatcherUser) -> dict[str, bool]:
+    me = session.get(User, user.id)
+    me.overdue_alerts = body.enabled  # type: ignore[union-attr]
+    session.add(me)
+    return {"enabled": body.enabled}
+
+
+@router.get("/push-sw.js", include_in_schema=False)
+def push_test_worker(request: Request) -> Response:
+    """A minimal service worker with only the push handlers, scope '/': for pages without an app worker."""
+    body = (
+        f"importScripts({asset('/static/js/sw-push.js')!r});\n"
+        "self.addEventListener('install', () => self.skipWaiting());\n"
+        "self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));\n"
+    )
+    return Response(body, media_type="text/javascript", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,387 @@
+"""Who is told what. Every function only writes Outbox rows in the caller's transaction (it flushes, never
+commits), so a notification is sent if and only if the change that caused it is committed. The worker
+(server/worker.py) delivers them."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from .. import push
+from ..domain.errors import Invalid, NotFound
+from ..i18n import N_, catalog
+from ..models import (
+    Activity,
+    Follower,
+    Outbox,
+    OverdueNotice,
+    PushSubscription,
+    Role,
+    Service,
+    ServiceRequest,
+    Status,
+    User,
+    utcnow,
+)
+
+# Where a notification leads (relative: the service worker resolves them against its origin, e-mails
+# against BASE_URL). One place, so the pages' engineers can change them.
+ICON = "/static/icons/icon-192.png"
+RESIDENT_URL = "/requests/{public_id}"
+CREW_URL = "/field/#job-{id}"  # the field app opens a job by its row id
+OVERDUE_URL = "/dispatch?overdue=1"
+UNFOLLOW_URL = "/unfollow/{token}"
+MAX_BODY = 240
+OVERDUE_WINDOW = timedelta(hours=24)  # only requests that became overdue lately (no flood when opting in)
+
+STATUS_TITLES = {
+    "open": N_("%(public_id)s is open again"),
+    "in_progress": N_("%(public_id)s is in progress"),
+    "closed": N_("%(public_id)s is closed"),
+}
+CLOSE_REASONS = {
+    "fixed": N_("Fixed."),
+    "duplicate": N_("Closed as a duplicate of another request."),
+    "could_not_find": N_("We could not find the problem."),
+    "referred": N_("Referred to another agency."),
+    "no_action": N_("No action needed."),
+    "cancelled": N_("Cancelled."),
+}
+
+
+def translate(lang: str, message: str, **params: object) -> str:
+    """gettext in the recipient's language, not the language of whoever made the change."""
+    text = catalog(lang).gettext(message)
+    return text % params if params else text
+
+
+def _clip(text: str, n: int = MAX_BODY) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def _service_name(session: Session, req: ServiceRequest) -> str:
+    service = session.get(Service, req.service_id)
+    return service.name if service else ""
+
+
+def payload(
+    *, kind: str, title: str, body: str, url: str, public_id: str, lang: str, **extra: Any
+) -> dict[str, Any]:
+    """The JSON the service worker (web/static/js/sw-push.js) and the e-mail composer read."""
+    return {
+        "kind": kind,
+        "title": title,
+        "body": _clip(body),
+        "url": url,
+        "public_id": public_id,
+        "icon": ICON,
+        "tag": f"{kind}:{public_id}" if public_id else kind,
+        "lang": lang,
+        **extra,
+    }
+
+
+def _resident_message(
+    session: Session, req: ServiceRequest, act: Activity, lang: str
+) -> tuple[str, str] | None:
+    public_id = req.public_id or ""
+    if act.kind == "status":
+        to = (act.data or {}).get("to") or str(req.status)
+        title = translate(lang, STATUS_TITLES.get(to, STATUS_TITLES["open"]), public_id=public_id)
+        parts = []
+        reason = (act.data or {}).get("close_reason")
+        if to == "closed" and reason in CLOSE_REASONS:
+            parts.append(translate(lang, CLOSE_REASONS[reason]))
+        if act.note:
+            parts.append(act.note)
+        if not parts:
+            parts.append(_service_name(session, req) + (f", {req.address}" if req.address else ""))
+        return title, " ".join(parts)
+    if act.kind == "note":
+        return translate(lang, "New update on %(public_id)s", public_id=public_id), act.note
+    return None
+
+
+def notify_request_change(session: Session, req: ServiceRequest, activity: Activity) -> int:
+    """Tell the request's followers about a public status change or public note. Returns the rows queued.
+
+    A follower with a push subscription gets a push; one with an e-mail address and no subscription gets
+    an e-mail. A device or address following through several follower rows is told once.
+    """
+    if not activity.public or activity.kind not in ("status", "note"):
+        return 0
+    followers = session.exec(
+        select(Follower).where(Follower.request_id == req.id).order_by(col(Follower.id))
+    ).all()
+    if not followers:
+        return 0
+    sub_ids = {f.push_subscription_id for f in followers if f.push_subscription_id}
+    subs = (
+        {s.id: s for s in session.exec(select(PushSubscription).where(col(PushSubscription.id).in_(sub_ids)))}
+        if sub_ids
+        else {}
+    )
+    url = RESIDENT_URL.format(public_id=req.public_id)
+    seen_subs: set[int] = set()
+    seen_emails: set[str] = set()
+    rows = []
+    for f in followers:
+        sub = subs.get(f.push_subscription_id) if f.push_subscription_id else None
+        if sub is not None:
+            if sub.id in seen_subs:
+                continue
+            seen_subs.add(sub.id)  # type: ignore[arg-type]
+            lang = sub.language or "en"
+            channel, email = "push", ""
+        elif f.email and f.email.lower() not in seen_emails:
+            seen_emails.add(f.email.lower())
+            lang, channel, email = "en", "email", f.email
+        else:
+            continue
+        message = _resident_message(session, req, activity, lang)
+        if message is None:
+            return 0
+        title, body = message
+        data = payload(
+            kind=activity.kind,
+            title=title,
+            body=body,
+            url=url,
+            public_id=req.public_id or "",
+            lang=lang,
+            unfollow_url=UNFOLLOW_URL.format(token=f.token),
+            unfollow_label=translate(lang, "Stop following"),
+        )
+        rows.append(
+            Outbox(
+                channel=channel,
+                subscription_id=sub.id if sub is not None else None,
+                email=email,
+                payload=data,
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def _staff_subscriptions(session: Session, users: Iterable[User]) -> dict[int, list[PushSubscription]]:
+    by_user: dict[int, list[PushSubscription]] = {u.id: [] for u in users}  # type: ignore[misc]
+    if by_user:
+        for s in session.exec(
+            select(PushSubscription)
+            .where(col(PushSubscription.user_id).in_(list(by_user)))
+            .order_by(col(PushSubscription.id))
+        ):
+            by_user[s.user_id].append(s)  # type: ignore[index]
+    return by_user
+
+
+def notify_crew_assignment(
+    session: Session, req: ServiceRequest, crew_from: int | None, crew_to: int | None
+) -> int:
+    """Push to the crew members' devices: the new crew gets the job, the old crew learns it was taken away."""
+    rows = []
+    service = _service_name(session, req)
+    where = req.address or (f"{req.lat:.5f}, {req.long:.5f}" if req.lat is not None else "")
+    for crew_id, assigned in ((crew_to, True), (crew_from, False)):
+        if not crew_id:
+            continue
+        members = session.exec(select(User).where(User.crew_id == crew_id, col(User.active).is_(True))).all()
+        subs = _staff_subscriptions(session, members)
+        for user in members:
+            lang = user.language or "en"
+            if assigned:
+                title = translate(lang, "New job %(public_id)s", public_id=req.public_id)
+                body = translate(lang, "%(service)s at %(place)s", service=service, place=where or "?")
+            else:
+                title = translate(lang, "Job %(public_id)s was taken away", public_id=req.public_id)
+                body = translate(lang, "It is no longer assigned to your crew.")
+            data = payload(
+                kind="assigned" if assigned else "unassigned",
+                title=title,
+                body=body,
+                url=CREW_URL.format(id=req.id),
+                public_id=req.public_id or "",
+                lang=lang,
+            )
+            rows.extend(Outbox(channel="push", subscription_id=s.id, payload=data) for s in subs[user.id])  # type: ignore[index]
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def queue_overdue_alerts(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """One digest per opted-in dispatcher for the requests that became overdue since the last run.
+
+    Each request is alerted at most once (an OverdueNotice row, unique per request): two workers running
+    this at once cannot both alert; the loser's transaction fails on the unique key and is rolled back.
+    """
+    now = now or utcnow()
+    dispatchers = session.exec(
+        select(User)
+        .where(
+            col(User.overdue_alerts).is_(True),
+            col(User.active).is_(True),
+            col(User.role).in_([Role.dispatcher, Role.admin]),
+        )
+        .order_by(col(User.id))
+    ).all()
+    if not dispatchers:
+        return 0
+    already = select(OverdueNotice.request_id)
+    overdue = session.exec(
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.status != Status.closed,
+            col(ServiceRequest.expected_at).is_not(None),
+            col(ServiceRequest.expected_at) <= now,
+            col(ServiceRequest.expected_at) > now - OVERDUE_WINDOW,
+            col(ServiceRequest.id).not_in(already),
+        )
+        .order_by(col(ServiceRequest.expected_at))
+        .limit(limit)
+    ).all()
+    if not overdue:
+        return 0
+    session.add_all(
+        OverdueNotice(request_id=r.id, expected_at=r.expected_at)  # type: ignore[arg-type]
+        for r in overdue
+    )
+    ids = [r.public_id or "" for r in overdue]
+    subs = _staff_subscriptions(session, dispatchers)
+    rows = []
+    for user in dispatchers:
+        lang = user.language or "en"
+        n = len(ids)
+        title = (
+            translate(lang, "%(public_id)s is overdue", public_id=ids[0])
+            if n == 1
+            else translate(lang, "%(n)s requests are overdue", n=n)
+        )
+        body = ", ".join(ids[:8]) + (" …" if n > 8 else "")
+        url = "/requests/" + ids[0] if n == 1 else OVERDUE_URL
+        data = payload(
+            kind="overdue", title=title, body=body, url=url, public_id=ids[0] if n == 1 else "", lang=lang
+        )
+        if subs[user.id]:  # type: ignore[index]
+            rows.extend(Outbox(channel="push", subscription_id=s.id, payload=data) for s in subs[user.id])  # type: ignore[index]
+        elif user.email:
+            rows.append(Outbox(channel="email", email=user.email, payload=data))
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+# --- subscriptions: what the API and the worker do with them ---------------------------------------
+
+
+def forget_subscription(session: Session, subscription_id: int, reason: str = "") -> None:
+    """Delete a subscription (gone at the push service, or removed by its owner).
+
+    Its queued messages are dead; followers who also left an e-mail address fall back to e-mail; follower
+    rows that existed only for this device are deleted.
+    """
+    session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(col(Outbox.subscription_id) == subscription_id, col(Outbox.sent_at).is_(None))
+        .values(dead=True, locked_until=None, last_error=f"subscription removed: {reason}"[:500])
+    )
+    session.exec(  # type: ignore[call-overload]
+        update(Outbox).where(col(Outbox.subscription_id) == subscription_id).values(subscription_id=None)
+    )
+    session.exec(  # type: ignore[call-overload]
+        delete(Follower).where(
+            col(Follower.push_subscription_id) == subscription_id, Follower.email == "", Follower.phone == ""
+        )
+    )
+    session.exec(  # type: ignore[call-overload]
+        update(Follower)
+        .where(col(Follower.push_subscription_id) == subscription_id)
+        .values(push_subscription_id=None)
+    )
+    session.exec(delete(PushSubscription).where(col(PushSubscription.id) == subscription_id))  # type: ignore[call-overload]
+    session.flush()
+
+
+def save_subscription(
+    session: Session,
+    *,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    language: str = "en",
+    user_id: int | None = None,
+) -> PushSubscription:
+    """Create or refresh the subscription of one browser (its endpoint is unique)."""
+    endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
+    if not endpoint.startswith(("https://", "http://")) or len(endpoint) > 1000:
+        raise Invalid("This push subscription has no valid endpoint.", field="endpoint")
+    if len(p256dh) > 200 or len(auth) > 100 or not push.valid_keys(p256dh, auth):
+        raise Invalid("This push subscription has no keys.", field="keys")
+    sub = session.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint)).first()
+    if sub is None:
+        sub = PushSubscription(endpoint=endpoint, p256dh=p256dh, auth=auth, token=secrets.token_urlsafe(24))
+    sub.p256dh, sub.auth, sub.language = p256dh, auth, language
+    if user_id is not None:
+        sub.user_id = user_id
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def follow_with_subscription(
+    session: Session, *, req: ServiceRequest, sub: PushSubscription, follower_token: str = ""
+) -> Follower:
+    """This device follows the request. With a follower token (from a "follow" link or e-mail) that
+    follower row gets the device; otherwise the device becomes a follower of its own."""
+    if follower_token:
+        f = session.exec(select(Follower).where(Follower.token == follower_token)).first()
+        if f is None or f.request_id != req.id:
+            raise NotFound("No such follower.", code="follower_not_found")
+        f.push_subscription_id = sub.id
+        session.add(f)
+        session.flush()
+        return f
+    existing = session.exec(
+        select(Follower).where(Follower.request_id == req.id, Follower.push_subscription_id == sub.id)
+    ).first()
+    if existing is not None:
+        return existing
+    from .requests import add_follower  # requests.py imports this module
+
+    return add_follower(session=session, req=req, push_subscription_id=sub.id)
+
+
+def followed_requests(session: Session, sub: PushSubscription) -> list[tuple[ServiceRequest, Follower]]:
+    return list(
+        session.exec(
+            select(ServiceRequest, Follower)
+            .join(Follower, col(Follower.request_id) == ServiceRequest.id)
+            .where(Follower.push_subscription_id == sub.id)
+            .order_by(col(Follower.id))
+        ).all()
+    )
+
+
+def follower_by_token(session: Session, token: str) -> tuple[Follower, ServiceRequest]:
+    f = session.exec(select(Follower).where(Follower.token == token)).first() if token else None
+    if f is None:
+        raise NotFound("You are not following this request.", code="follower_not_found")
+    return f, session.get(ServiceRequest, f.request_id)  # type: ignore[return-value]
+
+
+def unlink_device(session: Session, follower: Follower) -> None:
+    """This device stops following: a follower who also left an e-mail or phone stays (and gets e-mail)."""
+    if follower.email or follower.phone:
+        follower.push_subscription_id = None
+        session.add(follower)
+    else:
+        session.delete(follower)
+    session.flush()
