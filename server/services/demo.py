@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from ..city import City
 from ..domain.ids import format_public_id
 from ..domain.sla import expected_at
-from ..models import Activity, Address, Crew, Role, Service, ServiceRequest, User, utcnow
+from ..models import Activity, Address, Call, Crew, Department, Role, Service, ServiceRequest, User, utcnow
 from .accounts import create_user
 from .catalog import import_addresses, import_city
 
@@ -85,8 +85,70 @@ def seed_demo(
         logins.append({"role": role, "email": email, "password": passwords[email]})
     if session.exec(select(func.count()).select_from(ServiceRequest)).one() == 0:
         _demo_history(session=session, city=city, count=300)
+    if session.exec(select(func.count()).select_from(Call)).one() == 0:
+        _demo_calls(session=session)
     session.flush()
     return logins
+
+
+CALL_MIX = [
+    ("information", 45),
+    ("request_created", 30),
+    ("transferred", 15),
+    ("follower_added", 5),
+    ("other", 5),
+]
+CALL_TOPICS = {
+    "information": [
+        "City Hall hours",
+        "Trash pickup day",
+        "Birth certificate",
+        "RMV licence renewal",
+        "Dog licence",
+    ],
+    "transferred": ["Property tax bill", "Building permit", "Water bill"],
+    "other": ["Wrong number", "Caller hung up"],
+}
+
+
+def _demo_calls(*, session: Session) -> None:
+    """A week of call-center history (some of it today), so the dashboard and call lists have figures."""
+    rng = random.Random(3110)
+    operator = session.exec(select(User).where(User.role == Role.operator)).first()
+    departments = session.exec(select(Department)).all()
+    phone_requests = session.exec(
+        select(ServiceRequest)
+        .where(ServiceRequest.channel == "phone")
+        .order_by(ServiceRequest.id.desc())
+        .limit(40)
+    ).all()
+    now = utcnow()
+    for i in range(60):
+        started = (
+            now - timedelta(minutes=rng.randint(5, 600))
+            if i < 14
+            else now - timedelta(days=rng.randint(1, 7), minutes=rng.randint(0, 600))
+        )
+        outcome = _pick_weighted(rng, CALL_MIX)
+        req = (
+            rng.choice(phone_requests)
+            if outcome in ("request_created", "follower_added") and phone_requests
+            else None
+        )
+        dept = rng.choice(departments) if outcome == "transferred" and departments else None
+        topic = req.address if req else rng.choice(CALL_TOPICS.get(outcome, ["Question"]))
+        session.add(
+            Call(
+                operator_id=operator.id if operator else None,
+                caller_phone=f"978-555-{rng.randint(100, 9999):04d}",
+                started_at=started,
+                ended_at=started + timedelta(seconds=rng.randint(40, 420)),
+                outcome=outcome,  # type: ignore[arg-type]
+                topic=topic[:200],
+                department_id=dept.id if dept else None,
+                request_id=req.id if req else None,
+            )
+        )
 
 
 def _pick_weighted(rng: random.Random, items: list[tuple[str, int]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -57,6 +58,18 @@ def read(engine, fn):  # type: ignore[no-untyped-def]
     """A short read in its own session: never hold a transaction the live server waits on."""
     with Session(engine) as s:
         return fn(s)
+
+
+def eventually(engine, fn, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    """The server may still be committing the last batch when the page shows it sent: poll the database."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return read(engine, fn)
+        except AssertionError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
 
 
 def field_ready(page: Page) -> None:
@@ -134,7 +147,7 @@ def test_offline_work_survives_closing_and_syncs_once(
             ).all()
             assert sorted(a.kind for a in field) == ["note", "photo", "status"]
 
-    read(engine, check)
+    eventually(engine, check)
     expect(page.locator("#jobs li")).to_have_count(0)
 
 
@@ -190,7 +203,7 @@ def test_network_drop_mid_sync_loses_and_duplicates_nothing(
         req = s.get(ServiceRequest, job)
         assert req is not None and req.status == "closed"
 
-    read(engine, check)
+    eventually(engine, check)
 
 
 def test_reassigned_while_offline_is_recorded_and_flagged(
@@ -223,7 +236,7 @@ def test_reassigned_while_offline_is_recorded_and_flagged(
         ]
         assert kinds[-3:] == ["note", "photo", "field_conflict"]
 
-    read(engine, check)
+    eventually(engine, check)
     expect(page.locator(f'a[data-job="{job}"]')).to_have_count(0)
 
 
@@ -256,7 +269,7 @@ def test_expired_login_keeps_work_and_syncs_after_login(
         notes = s.exec(select(Activity).where(Activity.request_id == job, Activity.kind == "note")).all()
         assert [n.note for n in notes] == ["Started in the rain"]
 
-    read(engine, check)
+    eventually(engine, check)
 
 
 def test_another_crew_member_never_sends_the_first_ones_work(
@@ -281,5 +294,9 @@ def test_another_crew_member_never_sends_the_first_ones_work(
     phone_context.clear_cookies()
     open_app(page)
     expect(page.locator("#held li")).to_have_count(0)
-    acts = read(engine, lambda s: s.exec(select(Activity).where(Activity.note == "Ana's note")).all())
-    assert [a.actor_id for a in acts] == [crew_jobs["crew"].id]
+
+    def sent_as_ana(s: Session) -> None:
+        acts = s.exec(select(Activity).where(Activity.note == "Ana's note")).all()
+        assert [a.actor_id for a in acts] == [crew_jobs["crew"].id]
+
+    eventually(engine, sent_as_ana)
