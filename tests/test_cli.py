@@ -131,3 +131,11 @@ def test_generate_bulk_inserts_requests_with_their_timeline(db, settings) -> Non
     with Session(db) as s:
         ids = s.exec(select(ServiceRequest.public_id).limit(5)).all()
     assert all(i.startswith("311-") for i in ids)
+
+
+def test_seed_demo_queues_no_notifications_for_its_history(db, settings) -> None:
+    from server.models import Outbox
+
+    assert run(settings, "seed-demo").returncode == 0
+    with Session(db) as s:
+        assert s.exec(select(func.count()).select_from(Outbox)).one() == 0

@@ -9,13 +9,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, select
 
 from ..city import City
 from ..domain.ids import format_public_id
 from ..domain.sla import expected_at
-from ..models import Activity, Address, Call, Crew, Department, Role, Service, ServiceRequest, User, utcnow
+from ..models import (
+    Activity,
+    Address,
+    Call,
+    Crew,
+    Department,
+    Outbox,
+    Role,
+    Service,
+    ServiceRequest,
+    User,
+    utcnow,
+)
 from .accounts import create_user
 from .catalog import import_addresses, import_city
 
@@ -85,6 +97,8 @@ def seed_demo(
         logins.append({"role": role, "email": email, "password": passwords[email]})
     if session.exec(select(func.count()).select_from(ServiceRequest)).one() == 0:
         _demo_history(session=session, city=city, count=300)
+        # the history is in the past: nobody is to be told about it now
+        session.exec(delete(Outbox))  # type: ignore[call-overload]
     if session.exec(select(func.count()).select_from(Call)).one() == 0:
         _demo_calls(session=session)
     session.flush()
