@@ -13,11 +13,12 @@ from .config import Settings
 from .db import readonly
 
 
-def get_settings(request: Request) -> Settings:
+# async: FastAPI runs plain `def` dependencies in the thread pool, a needless hop for an attribute read
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_city(request: Request) -> City:
+async def get_city(request: Request) -> City:
     return request.app.state.city
 
 
