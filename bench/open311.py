@@ -33,8 +33,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script: make `server` importable
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from server.city import load_city  # noqa: E402
 from server.config import Settings  # noqa: E402
@@ -42,6 +40,7 @@ from server.db import make_engine, session_scope  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
 from server.services.catalog import import_addresses, import_city  # noqa: E402
 from server.services.demo import generate  # noqa: E402
+from tests.databases import scratch_postgres  # noqa: E402
 
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 100.0
@@ -56,25 +55,6 @@ def free_port() -> int:
 
 
 # --- the databases ----------------------------------------------------------------------------------------
-
-
-def pg_urls(base: str) -> tuple[str, str]:
-    url = make_url(base.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    admin = url.render_as_string(hide_password=False)
-    bench = url.set(database=f"{url.database or 'postgres'}_bench_open311").render_as_string(
-        hide_password=False
-    )
-    return admin, bench
-
-
-def pg_create(admin_url: str, url: str, drop_only: bool = False) -> None:
-    name = make_url(url).database
-    engine = make_engine(Settings(database_url=admin_url))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop_only:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
 
 
 def fill(settings: Settings, count: int) -> float:
@@ -292,17 +272,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             database_url=f"sqlite:///{tmp_path / 'bench.db'}", var_dir=tmp_path, secret_key=SECRET
         )
         detail["sqlite"] = bench_database("sqlite", sqlite, args, tmp_path / "server-sqlite.log")
-        pg = os.environ.get("DATABASE_URL", "")
-        if pg.startswith(("postgres", "postgresql")) and not args.sqlite_only:
-            admin, url = pg_urls(pg)
-            pg_create(admin, url)
-            try:
+        with scratch_postgres("bench_open311") as url:
+            if url and not args.sqlite_only:
                 settings = Settings(database_url=url, var_dir=tmp_path / "pg", secret_key=SECRET)
                 detail["postgresql"] = bench_database(
                     "postgresql", settings, args, tmp_path / "server-pg.log"
                 )
-            finally:
-                pg_create(admin, url, drop_only=True)
 
     results = [q for db in detail.values() for q in db.values() if isinstance(q, dict)]
     return {

@@ -165,7 +165,7 @@ def main() -> int:
             print(json.dumps(r))
             results.append(r)
             if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql")):
-                from tests.conftest import create_pg_database, drop_pg_database
+                from tests.databases import create_pg_database, drop_pg_database
 
                 pg_url = create_pg_database("benchpush")
                 try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -39,6 +38,7 @@ from server.models import Crew, Department, Service  # noqa: E402
 from server.services.catalog import import_addresses, import_city  # noqa: E402
 from server.services.demo import generate  # noqa: E402
 from server.services.dispatch import QueueFilter, queue  # noqa: E402
+from tests.databases import scratch_postgres  # noqa: E402
 
 TARGET_P50_MS = 50
 TARGET_P95_MS = 150
@@ -135,28 +135,6 @@ def run_db(name: str, settings: Settings, count: int, runs: int) -> dict[str, An
     return {"fill_s": round(fill_s, 1), "queries": results}
 
 
-def pg_settings(var_dir: pathlib.Path) -> tuple[Settings, Callable[[], None]] | None:
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql")):
-        return None
-    from sqlalchemy.engine import make_url
-
-    admin_url = make_url(base.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    name = f"{admin_url.database or 'postgres'}_bench_queries_{os.getpid()}"
-    admin = make_engine(Settings(database_url=admin_url.render_as_string(hide_password=False)))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return Settings(database_url=url, var_dir=var_dir, city_file=CITY_FILE), drop
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -174,15 +152,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             database_url=f"sqlite:///{var_dir / 'bench.db'}", var_dir=var_dir, city_file=CITY_FILE
         )
         detail["sqlite"] = run_db("sqlite", sqlite, count, runs)
-        pg = pg_settings(var_dir)
-        if pg is None:
-            detail["postgresql"] = "skipped: DATABASE_URL is not set"
-        else:
-            settings, drop = pg
-            try:
+        with scratch_postgres("bench_queries") as url:
+            if url is None:
+                detail["postgresql"] = "skipped: DATABASE_URL is not set"
+            else:
+                settings = Settings(database_url=url, var_dir=var_dir, city_file=CITY_FILE)
                 detail["postgresql"] = run_db("postgresql", settings, count, runs)
-            finally:
-                drop()
     timed = [
         (db, q, r)
         for db in ("sqlite", "postgresql")

@@ -21,7 +21,6 @@ import argparse
 import gzip
 import io
 import json
-import os
 import pathlib
 import sys
 import tempfile
@@ -36,8 +35,7 @@ if str(ROOT) not in sys.path:
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from sqlalchemy import text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import update  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from server.city import load_city  # noqa: E402
@@ -49,6 +47,7 @@ from server.models import Crew, ServiceRequest, Status  # noqa: E402
 from server.services.accounts import create_user  # noqa: E402
 from server.services.catalog import import_city  # noqa: E402
 from server.services.demo import generate  # noqa: E402
+from tests.databases import scratch_postgres  # noqa: E402
 
 SECRET = "bench-secret-key-not-for-production-0123456789"
 PASSWORD = "bench crew password"
@@ -63,24 +62,6 @@ def photo_bytes() -> bytes:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=85)
     return buf.getvalue()
-
-
-def pg_url(base: str) -> tuple[str, str]:
-    url = make_url(base.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-    admin = url.render_as_string(hide_password=False)
-    return admin, url.set(database=f"{url.database or 'postgres'}_bench_sync").render_as_string(
-        hide_password=False
-    )
-
-
-def pg_recreate(admin: str, url: str, drop_only: bool = False) -> None:
-    engine = make_engine(Settings(database_url=admin))
-    name = make_url(url).database
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop_only:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
 
 
 def prepare(settings: Settings, jobs: int, others: int) -> list[int]:
@@ -235,16 +216,11 @@ def main() -> None:
         print("sqlite", json.dumps(out["sqlite"]), flush=True)
         out["page"] = first_load(sqlite)
         print("first load", json.dumps(out["page"]), flush=True)
-        base = os.environ.get("DATABASE_URL", "")
-        if base.startswith(("postgres://", "postgresql")):
-            admin, url = pg_url(base)
-            pg_recreate(admin, url)
-            try:
+        with scratch_postgres("bench_sync") as url:
+            if url:
                 pg = Settings(database_url=url, secret_key=SECRET, var_dir=var / "pg")
                 out["postgresql"] = run_db(pg, args.quick)
                 print("postgresql", json.dumps(out["postgresql"]), flush=True)
-            finally:
-                pg_recreate(admin, url, drop_only=True)
     result = {
         "batch_s": out["sqlite"]["batch_s"],
         "events_per_s": out["sqlite"]["events_per_s"],

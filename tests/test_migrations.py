@@ -12,7 +12,8 @@ from sqlmodel import SQLModel
 from server import models  # noqa: F401
 from server.db import make_engine
 from server.migrations import downgrade, upgrade
-from tests.conftest import create_pg_database, drop_pg_database, make_settings
+from tests.conftest import make_settings
+from tests.databases import create_pg_database, drop_pg_database
 
 
 def test_empty_to_head_and_back(tmp_path: Path) -> None:

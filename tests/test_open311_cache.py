@@ -41,3 +41,27 @@ def test_etag_lets_a_client_skip_an_unchanged_list(client, session, city) -> Non
     assert again.status_code == 304 and again.content == b""
     other = client.get(f"{V2}/requests.xml", headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.text.startswith("<?xml")
+
+
+def test_many_clients_missing_the_same_answer_render_it_once(monkeypatch) -> None:
+    import asyncio
+    import time
+
+    from server.api import open311 as api
+
+    calls: list[int] = []
+
+    def slow_render(engine, fmt, query, base_url) -> bytes:  # type: ignore[no-untyped-def]
+        calls.append(1)
+        time.sleep(0.2)
+        return b"[]" * 1000
+
+    monkeypatch.setattr(api, "_render_requests", slow_render)
+
+    async def many() -> list:  # type: ignore[type-arg]
+        key = ("json", ("single-flight-test",), object())
+        return await asyncio.gather(*(api._render_once(key, None, "json", None, "") for _ in range(8)))
+
+    results = asyncio.run(many())
+    assert len(calls) == 1
+    assert all(r == results[0] for r in results) and results[0][0] == b"[]" * 1000

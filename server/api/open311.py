@@ -6,6 +6,7 @@ open311_format.py. Domain errors become Open311 error bodies in the requested fo
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import os
@@ -186,8 +187,7 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
         key = (fmt, tuple(sorted(args.items())), svc.data_version(session))
     cached = _LIST_CACHE.get(key)
     if cached is None:
-        body = await run_in_threadpool(_render_requests, engine, fmt, query, _base(settings))
-        cached = _LIST_CACHE.put(key, body)
+        cached = await _render_once(key, engine, fmt, query, _base(settings))
     etag = f'"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=0", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
@@ -197,6 +197,31 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
         # compressed once per cached answer, not once per client (the gzip middleware skips encoded bodies)
         return wire.raw(fmt, gz, cors=True, headers={**headers, "Content-Encoding": "gzip"})
     return wire.raw(fmt, body, cors=True, headers=headers)
+
+
+_RENDERING: dict[Any, asyncio.Future[tuple[bytes, bytes | None]]] = {}
+
+
+async def _render_once(
+    key: Any, engine: Any, fmt: str, query: svc.RequestQuery, base_url: str
+) -> tuple[bytes, bytes | None]:
+    """Single flight: when many clients miss the same answer at once, one renders it and the rest wait for it."""
+    pending = _RENDERING.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[tuple[bytes, bytes | None]] = asyncio.get_running_loop().create_future()
+    _RENDERING[key] = future
+    try:
+        body = await run_in_threadpool(_render_requests, engine, fmt, query, base_url)
+        entry = _LIST_CACHE.put(key, body)
+        future.set_result(entry)
+        return entry
+    except BaseException as e:
+        future.set_exception(e)
+        future.exception()  # retrieved: waiters re-raise it, and no "never retrieved" warning when there are none
+        raise
+    finally:
+        del _RENDERING[key]
 
 
 def _render_requests(engine: Any, fmt: str, query: svc.RequestQuery, base_url: str) -> bytes:

@@ -26,6 +26,7 @@ def operator_page(page: Page, session: Session, city: City) -> Page:
     make_user(session, "operator", email=EMAIL, name="Olivia Operator")
     # log in with the keyboard too
     page.goto("/login")
+    expect(page.get_by_label("E-mail")).to_be_focused()  # autofocus: typing starts where the cursor is
     page.keyboard.type(EMAIL)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
