@@ -126,6 +126,14 @@ def test_login_redirect_keeps_the_query_of_the_page_asked_for(client, session) -
     page = client.get(r.headers["location"])
     token = csrf_from(page.text)
     assert 'value="/operator/call?phone=978-555-0100"' in page.text
-    r = client.post("/login", data={"email": "op@x.example", "password": PASSWORD, "csrf_token": token,
-                                    "next": "/operator/call?phone=978-555-0100"}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "email": "op@x.example",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/operator/call?phone=978-555-0100",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/operator/call?phone=978-555-0100"

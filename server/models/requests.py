@@ -43,7 +43,9 @@ class ServiceRequest(SQLModel, table=True):
         # the triage queue's "due" and "priority" orders (server/services/dispatch.py reads one range per status)
         Index("ix_request_status_expected", "status", "expected_at"),
         Index("ix_request_status_priority", "status", "priority", "created_at"),
-        Index("ix_request_service_status", "service_id", "status", "created_at"),  # Open311 code+status+window
+        Index(
+            "ix_request_service_status", "service_id", "status", "created_at"
+        ),  # Open311 code+status+window
         Index("ix_request_lat_long", "lat", "long"),
     )
 

@@ -22,5 +22,6 @@ def media(key: str, settings: SettingsDep) -> FileResponse:
     path = media_path(settings.media_path, key)
     if not path.exists():
         raise NotFound("No such photo.")
-    return FileResponse(path, media_type="image/jpeg",
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )
