@@ -51,6 +51,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def make_lookup_engine(settings: Settings, main: Engine) -> Engine:
+    """For tiny index lookups on hot paths (the Open311 cache's data version). On PostgreSQL: autocommit and no
+    pre-ping, one round trip instead of four (ping, BEGIN, query, ROLLBACK); callers retry once on a dropped
+    connection. On SQLite the main pool, read-only."""
+    if settings.is_sqlite:
+        return readonly(main)
+    return create_engine(
+        settings.db_url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=5, pool_recycle=600
+    )
+
+
 def readonly(engine: Engine) -> Engine:
     """The same pool, for read-only work: on SQLite it does not queue behind writers."""
     return engine.execution_options(readonly=True)

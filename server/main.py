@@ -15,7 +15,7 @@ from .api import ROUTERS as API_ROUTERS
 from .auth import csrf_protect
 from .city import load_city
 from .config import Settings
-from .db import make_engine
+from .db import make_engine, make_lookup_engine
 from .pages import ROUTERS as PAGE_ROUTERS
 from .templating import FIELD, WEB
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
+    app.state.lookup_engine = make_lookup_engine(settings, app.state.engine)
     app.state.city = load_city(settings.city_file)
 
     errors.install(app)

@@ -98,6 +98,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     application = create_app(settings)
     yield application
     application.state.engine.dispose()
+    application.state.lookup_engine.dispose()
 
 
 @pytest.fixture

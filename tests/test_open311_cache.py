@@ -71,3 +71,24 @@ def test_many_clients_missing_the_same_answer_render_it_once(monkeypatch) -> Non
     results = out[0]
     assert len(calls) == 1
     assert all(r == results[0] for r in results) and results[0][0] == b"[]" * 1000
+
+
+def test_a_dropped_lookup_connection_is_retried(client, session, city, app) -> None:
+    """The lookup pool does not ping before use (one round trip per cache hit); a connection the database
+    dropped while idle costs one retry, not an error."""
+    from sqlalchemy import text
+
+    if app.state.settings.is_sqlite:
+        import pytest
+
+        pytest.skip("PostgreSQL only: SQLite connections do not drop")
+    req = make_request(session, city)
+    assert set(statuses(client)) == {req.public_id}
+    session.execute(
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    )
+    session.commit()
+    assert set(statuses(client)) == {req.public_id}

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -183,8 +184,7 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
     # Many clients poll the same lists: answer from a cache that any change to a request invalidates. A hit
     # costs three index lookups, run here on the event loop (readers never wait for locks on either database)
     # rather than paying a thread hop; a miss renders in the thread pool.
-    with Session(engine) as session:
-        key = (fmt, tuple(sorted(args.items())), svc.data_version(session))
+    key = (fmt, tuple(sorted(args.items())), _data_version(request.app.state.lookup_engine))
     cached = _LIST_CACHE.get(key)
     if cached is None:
         cached = await _render_once(key, engine, fmt, query, _base(settings))
@@ -197,6 +197,17 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
         # compressed once per cached answer, not once per client (the gzip middleware skips encoded bodies)
         return wire.raw(fmt, gz, cors=True, headers={**headers, "Content-Encoding": "gzip"})
     return wire.raw(fmt, body, cors=True, headers=headers)
+
+
+def _data_version(engine: Any) -> tuple[Any, ...]:
+    for attempt in (1, 2):
+        try:
+            with Session(engine) as session:
+                return svc.data_version(session)
+        except OperationalError:  # a connection dropped while idle in the pool (no pre-ping there): once more
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 _RENDERING: dict[Any, asyncio.Future[tuple[bytes, bytes | None]]] = {}
