@@ -84,7 +84,10 @@ class ServiceRequest(SQLModel, table=True):
 class Activity(SQLModel, table=True):
     """The append-only timeline: every change and note, public or internal."""
 
-    __table_args__ = (Index("ix_activity_request_time", "request_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_activity_request_time", "request_id", "created_at"),
+        Index("ix_activity_created", "created_at"),  # the Open311 updates feed reads by time
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="service_request.id")

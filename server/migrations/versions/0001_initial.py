@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:11:24.820288
+Create Date: 2026-11-27 04:33:43.268446
 """
 
 from collections.abc import Sequence
@@ -191,6 +191,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('client_event_id')
     )
     with op.batch_alter_table('activity', schema=None) as batch_op:
+        batch_op.create_index('ix_activity_created', ['created_at'], unique=False)
         batch_op.create_index('ix_activity_request_time', ['request_id', 'created_at'], unique=False)
 
     op.create_table('call',
@@ -341,6 +342,7 @@ def downgrade() -> None:
     op.drop_table('call')
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.drop_index('ix_activity_request_time')
+        batch_op.drop_index('ix_activity_created')
 
     op.drop_table('activity')
     with op.batch_alter_table('user', schema=None) as batch_op:
