@@ -19,6 +19,11 @@ class CsrfFailed(Exception):
     pass
 
 
+def localized(exc: DomainError) -> str:
+    """The message in the request's language: the English template translated, then filled in."""
+    return _(exc.template, **exc.params)
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
     return (
@@ -38,7 +43,7 @@ def _page(request: Request, status: int, title: str, message: str) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        message = _(exc.message)
+        message = localized(exc)
         if wants_json(request):
             return JSONResponse({"error": exc.code, "message": message, "field": exc.field}, exc.status_code)
         if request.headers.get("hx-request"):

@@ -113,3 +113,32 @@ def test_catalogues_are_loaded_at_start_up() -> None:
         assert i18n.gettext("Log in") != "Log in"
     finally:
         i18n.set_language("en")
+
+
+def test_domain_errors_with_values_are_translated_wherever_they_are_shown() -> None:
+    from server.domain.attributes import clean_answers
+    from server.domain.errors import Invalid
+    from server.errors import localized
+    from server.i18n import set_language
+
+    attrs = [
+        {
+            "code": "size",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "description": "Size",
+            "values": [{"key": "small", "name": "Small"}],
+        }
+    ]
+    try:
+        clean_answers(attrs, {})
+    except Invalid as e:
+        assert e.message == "Please answer: Size"  # English for logs and the command line
+        set_language("es")
+        try:
+            spanish = localized(e)
+        finally:
+            set_language("en")
+        assert spanish != e.message and "Size" in spanish
+    else:
+        raise AssertionError("a missing required answer must be refused")

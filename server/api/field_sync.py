@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from ..auth import CrewUser, csrf_token
 from ..deps import ReadSessionDep, SessionDep, SettingsDep
 from ..domain.errors import Invalid
-from ..i18n import gettext as _
+from ..errors import localized
 from ..services import field_sync as fs
 from ..services.photos import process_upload
 
@@ -83,7 +83,7 @@ def field_photo(
             data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels
         )
     except Invalid as e:
-        return {"result": {**fs.Result(event_id, fs.REFUSED, e.code).as_dict(), "message": _(e.message)}}
+        return {"result": {**fs.Result(event_id, fs.REFUSED, e.code).as_dict(), "message": localized(e)}}
     try:
         result = fs.apply_photo(
             session=session, user=user, raw=raw, photo=processed, media_dir=settings.media_path

@@ -35,6 +35,7 @@ from ..city import City
 from ..db import readonly
 from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
 from ..domain.errors import DomainError
+from ..errors import localized
 from ..i18n import gettext as _
 from ..models import utcnow
 from ..services import open311 as svc
@@ -56,7 +57,7 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except DomainError as e:
                 status = e.status_code if e.status_code in (403, 404, 429) else 400
-                return wire.error(wire.fmt_of_path(request.url.path), status, _(e.message))
+                return wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
             except StarletteHTTPException as e:  # e.g. a malformed multipart body
                 return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
             except RequestValidationError as e:

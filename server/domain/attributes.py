@@ -33,25 +33,37 @@ def clean_answers(attributes: list[dict[str, Any]], given: Mapping[str, Any]) ->
         values = _as_list(given.get(code))
         if not values:
             if attr.get("required"):
-                raise Invalid(f"Please answer: {label}", field=code, code="attribute_required")
+                raise Invalid("Please answer: %(label)s", field=code, code="attribute_required", label=label)
             continue
         allowed = {str(v["key"]) for v in attr.get("values", [])}
         if dtype == "multivaluelist":
             bad = [v for v in values if v not in allowed]
             if bad:
-                raise Invalid(f"'{bad[0]}' is not a choice for: {label}", field=code, code="attribute_value")
+                raise Invalid(
+                    "'%(value)s' is not a choice for: %(label)s",
+                    field=code,
+                    code="attribute_value",
+                    value=bad[0],
+                    label=label,
+                )
             out[code] = values
             continue
         value = values[0].strip()
         if dtype == "singlevaluelist":
             if value not in allowed:
-                raise Invalid(f"'{value}' is not a choice for: {label}", field=code, code="attribute_value")
+                raise Invalid(
+                    "'%(value)s' is not a choice for: %(label)s",
+                    field=code,
+                    code="attribute_value",
+                    value=value,
+                    label=label,
+                )
         elif dtype == "number":
             try:
                 num = float(value)
             except ValueError:
                 raise Invalid(
-                    f"A number is needed for: {label}", field=code, code="attribute_value"
+                    "A number is needed for: %(label)s", field=code, code="attribute_value", label=label
                 ) from None
             out[code] = int(num) if num.is_integer() else num
             continue
@@ -59,8 +71,12 @@ def clean_answers(attributes: list[dict[str, Any]], given: Mapping[str, Any]) ->
             try:
                 datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
-                raise Invalid(f"A date is needed for: {label}", field=code, code="attribute_value") from None
+                raise Invalid(
+                    "A date is needed for: %(label)s", field=code, code="attribute_value", label=label
+                ) from None
         elif len(value) > 2000:
-            raise Invalid(f"The answer is too long for: {label}", field=code, code="attribute_value")
+            raise Invalid(
+                "The answer is too long for: %(label)s", field=code, code="attribute_value", label=label
+            )
         out[code] = value
     return out

@@ -8,9 +8,15 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None, **params: object
+    ) -> None:
+        """`message` is an English template with %(name)s placeholders filled from `params`: the template is
+        what the catalogues translate (server/errors.py), the filled-in text what logs and the CLI show."""
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
         self.field = field
         self.code = code or type(self).__name__
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,7 +15,6 @@ from starlette.datastructures import FormData, UploadFile
 from ..city import City
 from ..config import Settings
 from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
-from ..domain.errors import DomainError
 from ..i18n import current_language
 from ..i18n import gettext as _
 from ..models import Channel, Service, Status
@@ -181,51 +179,6 @@ def _submit(
     return req.public_id or "", req.private_token
 
 
-# Domain messages built with f-strings cannot be looked up in the catalogue as they are: rebuild them here.
-_PATTERNS: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"^Please answer: (?P<label>.+)$"), lambda m: _("Please answer: %(label)s", **m)),
-    (
-        re.compile(r"^'(?P<value>.*)' is not a choice for: (?P<label>.+)$"),
-        lambda m: _("'%(value)s' is not a choice for: %(label)s", **m),
-    ),
-    (
-        re.compile(r"^A number is needed for: (?P<label>.+)$"),
-        lambda m: _("A number is needed for: %(label)s", **m),
-    ),
-    (
-        re.compile(r"^A date is needed for: (?P<label>.+)$"),
-        lambda m: _("A date is needed for: %(label)s", **m),
-    ),
-    (
-        re.compile(r"^The answer is too long for: (?P<label>.+)$"),
-        lambda m: _("The answer is too long for: %(label)s", **m),
-    ),
-    (
-        re.compile(r"^This location is outside (?P<city>.+)\. Choose a place inside the city\.$"),
-        lambda m: _("This location is outside %(city)s. Choose a place inside the city.", **m),
-    ),
-    (
-        re.compile(r"^The description is too long \(at most (?P<n>\d+) characters\)\.$"),
-        lambda m: _("The description is too long (at most %(n)s characters).", **m),
-    ),
-    (
-        re.compile(r"^At most (?P<n>\d+) photos per report\.$"),
-        lambda m: _("At most %(n)s photos per report.", **m),
-    ),
-    (re.compile(r"^Unknown service: (?P<code>.*)$"), lambda m: _("Unknown service: %(code)s", **m)),
-]
-
-
-def _localised(exc: DomainError) -> DomainError:
-    for pattern, make in _PATTERNS:
-        m = pattern.match(exc.message)
-        if m:
-            exc.message = make(m.groupdict())
-            exc.args = (exc.message,)
-            break
-    return exc
-
-
 @router.post("/report")
 async def report_submit(
     request: Request, session: SessionDep, settings: SettingsDep, city: CityDep
@@ -238,10 +191,7 @@ async def report_submit(
                 data = await f.read(settings.photo_max_bytes + 1)
                 if data:
                     files.append(data)
-        try:
-            public_id, token = await run_in_threadpool(_submit, session, settings, city, form, files)
-        except DomainError as e:
-            raise _localised(e) from None
+        public_id, token = await run_in_threadpool(_submit, session, settings, city, form, files)
     private_url = f"/r/{public_id}?t={token}"
     if _wants_json(request):
         return JSONResponse(

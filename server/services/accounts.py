@@ -34,7 +34,7 @@ def create_user(
     if role not in Role.__members__:
         raise Invalid(f"Role must be one of: {', '.join(Role.__members__)}.", field="role")
     if len(password) < MIN_LENGTH:
-        raise Invalid(f"The password must be at least {MIN_LENGTH} characters.", field="password")
+        raise Invalid("The password must be at least %(n)s characters.", field="password", n=MIN_LENGTH)
     if session.exec(select(User).where(func.lower(User.email) == email)).first():
         raise Conflict("A user with this e-mail already exists.", field="email")
     crew_id = None

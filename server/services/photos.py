@@ -45,7 +45,7 @@ def attach_photo(
             session.exec(select(Photo.id).where(Photo.request_id == req.id, Photo.kind == "before")).all()
         )
         if count >= limit:
-            raise Invalid(f"At most {limit} photos per report.", field="photo", code="too_many_photos")
+            raise Invalid("At most %(n)s photos per report.", field="photo", code="too_many_photos", n=limit)
     store_renditions(photo, media_dir)
     row = Photo(
         request_id=req.id,  # type: ignore[arg-type]

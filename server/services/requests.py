@@ -63,7 +63,12 @@ class NewRequest:
 def get_service(session: Session, code: str, *, active_only: bool = True) -> Service:
     service = session.exec(select(Service).where(Service.code == code)).first()
     if service is None or (active_only and not service.active):
-        raise NotFound(f"Unknown service: {code}", field="service_code", code="service_not_found")
+        raise NotFound(
+            "Unknown service: %(service_code)s",
+            field="service_code",
+            code="service_not_found",
+            service_code=code,
+        )
     return service
 
 
@@ -74,7 +79,9 @@ def validate_location(city: City, lat: float | None, long: float | None, address
         return
     if not city.bounds.contains(lat, long):
         raise Invalid(
-            f"This location is outside {city.name}. Choose a place inside the city.", field="location"
+            "This location is outside %(city)s. Choose a place inside the city.",
+            field="location",
+            city=city.name,
         )
 
 
@@ -92,7 +99,7 @@ def create_request(
     description = (new.description or "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise Invalid(
-            f"The description is too long (at most {MAX_DESCRIPTION} characters).", field="description"
+            "The description is too long (at most %(n)s characters).", field="description", n=MAX_DESCRIPTION
         )
     validate_location(city, new.lat, new.long, new.address)
     answers = clean_answers(service.attributes, new.attributes)

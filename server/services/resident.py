@@ -59,7 +59,12 @@ def search_services(session: Session, query: str) -> list[Service]:
 def get_public_service(session: Session, code: str) -> Service:
     s = session.exec(select(Service).where(Service.code == code, Service.active, Service.public)).first()
     if s is None:
-        raise NotFound(f"Unknown service: {code}", field="service_code", code="service_not_found")
+        raise NotFound(
+            "Unknown service: %(service_code)s",
+            field="service_code",
+            code="service_not_found",
+            service_code=code,
+        )
     return s
 
 
@@ -225,7 +230,9 @@ def submit_report(
         if done is not None:
             return done
     if len(uploads) > MAX_PER_REQUEST:
-        raise Invalid(f"At most {MAX_PER_REQUEST} photos per report.", field="photo", code="too_many_photos")
+        raise Invalid(
+            "At most %(n)s photos per report.", field="photo", code="too_many_photos", n=MAX_PER_REQUEST
+        )
     photos = [process_upload(data, max_bytes=max_bytes, max_pixels=max_pixels) for data in uploads]
     if (new.lat is None or new.long is None) and not new.address.strip():
         gps = next((p.gps for p in photos if p.gps and city.bounds.contains(*p.gps)), None)
