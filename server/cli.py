@@ -139,6 +139,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=port,
         workers=args.workers,
+        # uvloop, not asyncio's loop: with several workers asyncio leaves Nagle on for accepted sockets (they come
+        # from a socket made with proto 0), which held the end of every keep-alive response for ~40 ms
+        loop="auto" if sys.platform == "win32" else "uvloop",
+        http="httptools",
+        access_log=settings.access_log,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )

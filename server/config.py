@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
     secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
     open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
+    access_log: bool = Field(False, description="Log every HTTP request (the proxy in front usually does)")
     vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
     vapid_subject: str = Field("mailto:311@example.org", description="VAPID 'sub' claim")
     smtp_host: str = Field("", description="SMTP server; empty disables e-mail (messages are logged)")

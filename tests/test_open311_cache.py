@@ -43,34 +43,68 @@ def test_etag_lets_a_client_skip_an_unchanged_list(client, session, city) -> Non
     assert other.status_code == 200 and other.text.startswith("<?xml")
 
 
-def test_many_clients_missing_the_same_answer_render_it_once(monkeypatch) -> None:
+def in_own_loop(coro_fn):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: the browser tests leave an event loop running in this one."""
     import asyncio
     import threading
-    import time
 
-    from server.api import open311 as api
+    out: list = []  # type: ignore[type-arg]
+    worker = threading.Thread(target=lambda: out.append(asyncio.run(coro_fn())))
+    worker.start()
+    worker.join(10)
+    return out[0]
+
+
+def test_many_clients_missing_the_same_answer_render_it_once() -> None:
+    import asyncio
+
+    from server.api.open311_cache import SingleFlight
 
     calls: list[int] = []
 
-    def slow_render(engine, fmt, query, base_url) -> bytes:  # type: ignore[no-untyped-def]
+    async def slow_render() -> bytes:
         calls.append(1)
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
         return b"[]" * 1000
 
-    monkeypatch.setattr(api, "_render_requests", slow_render)
+    async def many() -> list[bytes]:
+        flight: SingleFlight[bytes] = SingleFlight()
+        return await asyncio.gather(*(flight.run("same key", slow_render) for _ in range(8)))
 
-    async def many() -> list:  # type: ignore[type-arg]
-        key = ("json", ("single-flight-test",), object())
-        return await asyncio.gather(*(api._render_once(key, None, "json", None, "") for _ in range(8)))
-
-    # a thread of its own: the browser tests leave an event loop running in this one
-    out: list = []  # type: ignore[type-arg]
-    worker = threading.Thread(target=lambda: out.append(asyncio.run(many())))
-    worker.start()
-    worker.join(10)
-    results = out[0]
+    results = in_own_loop(many)
     assert len(calls) == 1
-    assert all(r == results[0] for r in results) and results[0][0] == b"[]" * 1000
+    assert results == [b"[]" * 1000] * 8
+
+
+def test_version_lookups_are_shared_but_never_older_than_the_question() -> None:
+    """A client that changed something and then asks must see its change, even when other clients' lookup
+    was already running; clients asking together share one lookup."""
+    import asyncio
+
+    from server.api.open311_cache import FreshRead
+
+    version = 0
+    started: list[int] = []
+
+    async def lookup() -> int:
+        started.append(version)
+        seen = version
+        await asyncio.sleep(0.05)
+        return seen
+
+    async def scenario() -> tuple[int, list[int], list[int]]:
+        nonlocal version
+        reader: FreshRead[int] = FreshRead(lookup)
+        first = asyncio.ensure_future(reader.get())  # a lookup starts, reading version 0
+        await asyncio.sleep(0.01)
+        version = 1  # a change commits while that lookup is in flight...
+        later = await asyncio.gather(*(reader.get() for _ in range(20)))  # ...then twenty clients ask
+        return await first, later, list(started)
+
+    first, later, started_at = in_own_loop(scenario)
+    assert first == 0
+    assert later == [1] * 20  # none got the lookup that began before they asked
+    assert started_at == [0, 1]  # and the twenty shared one lookup
 
 
 def test_a_dropped_lookup_connection_is_retried(client, session, city, app) -> None:

@@ -201,6 +201,30 @@ def test_rate_limit_per_key(client, session, app) -> None:
         app.state.settings.open311_rate_limit = old
 
 
+def test_rate_limit_is_shared_by_every_web_process_and_counts_failed_posts(client, session, settings) -> None:
+    """Two apps on one database stand for two web processes behind a load balancer."""
+    from fastapi.testclient import TestClient
+
+    from server.main import create_app
+
+    other_app = create_app(settings.model_copy(update={"open311_rate_limit": "3/minute"}))
+    client.app.state.settings.open311_rate_limit, old = "3/minute", client.app.state.settings.open311_rate_limit
+    try:
+        key = api_key(session)
+        with TestClient(other_app) as other:
+            assert client.post(f"{V2}/requests.json", data=pothole(key)).status_code == 200
+            bad = other.post(f"{V2}/requests.json", data={**pothole(key), "service_code": "nope"})
+            assert bad.status_code == 404  # refused, but counted
+            assert other.post(f"{V2}/requests.json", data=pothole(key)).status_code == 200
+            assert client.post(f"{V2}/requests.json", data=pothole(key)).status_code == 429
+            assert other.post(f"{V2}/requests.json", data=pothole(key)).status_code == 429
+        assert len(session.exec(select(ServiceRequest)).all()) == 2
+    finally:
+        client.app.state.settings.open311_rate_limit = old
+        other_app.state.engine.dispose()
+        other_app.state.lookup_engine.dispose()
+
+
 def test_post_needs_no_csrf_and_get_has_cors_but_post_result_is_plain(client, session) -> None:
     key = api_key(session)
     resp = client.post(

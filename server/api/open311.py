@@ -6,14 +6,9 @@ open311_format.py. Domain errors become Open311 error bodies in the requested fo
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import hashlib
 import os
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -21,10 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -38,10 +29,13 @@ from ..domain.errors import DomainError
 from ..errors import localized
 from ..i18n import gettext as _
 from ..models import utcnow
+from ..ratelimit import RateLimiter
 from ..services import open311 as svc
+from ..services.apikeys import fingerprint
 from ..services.photos import process_upload
 from ..templating import render
 from . import open311_format as wire
+from .open311_cache import Entry, FreshRead, ResponseCache, SingleFlight
 
 PREFIX = "/open311/v2"
 
@@ -181,14 +175,13 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
     args = _args(request)
     svc.check_jurisdiction(city, args.get("jurisdiction_id"))
     query = svc.parse_query(args)
-    engine = readonly(request.app.state.engine)
-    # Many clients poll the same lists: answer from a cache that any change to a request invalidates. A hit
-    # costs three index lookups, run here on the event loop (readers never wait for locks on either database)
-    # rather than paying a thread hop; a miss renders in the thread pool.
-    key = (fmt, tuple(sorted(args.items())), _data_version(request.app.state.lookup_engine))
+    # Many clients poll the same lists: answered from a cache that any change to a request invalidates (see
+    # open311_cache.py); a miss renders in the thread pool, once however many clients ask for it.
+    key = (fmt, tuple(sorted(args.items())), await _data_version(request))
     cached = _LIST_CACHE.get(key)
     if cached is None:
-        cached = await _render_once(key, engine, fmt, query, _base(settings))
+        engine, base_url = readonly(request.app.state.engine), _base(settings)
+        cached = await _RENDERING.run(key, lambda: _render_and_cache(key, engine, fmt, query, base_url))
     etag = f'"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=0", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
@@ -200,81 +193,27 @@ async def get_requests(request: Request, fmt: str, city: CityDep, settings: Sett
     return wire.raw(fmt, body, cors=True, headers=headers)
 
 
-def _data_version(engine: Any) -> tuple[Any, ...]:
-    for attempt in (1, 2):
-        try:
-            with Session(engine) as session:
-                return svc.data_version(session)
-        except OperationalError:  # a connection dropped while idle in the pool (no pre-ping there): once more
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+def _data_version(request: Request) -> Awaitable[tuple[Any, ...]]:
+    state = request.app.state
+    reader = getattr(state, "open311_data_version", None)
+    if reader is None:
+        engine = state.lookup_engine
+        reader = state.open311_data_version = FreshRead(lambda: run_in_threadpool(svc.data_version, engine))
+    return reader.get()
 
 
-_RENDERING: dict[Any, asyncio.Future[tuple[bytes, bytes | None]]] = {}
+_LIST_CACHE = ResponseCache()
+_RENDERING: SingleFlight[Entry] = SingleFlight()
 
 
-async def _render_once(
-    key: Any, engine: Any, fmt: str, query: svc.RequestQuery, base_url: str
-) -> tuple[bytes, bytes | None]:
-    """Single flight: when many clients miss the same answer at once, one renders it and the rest wait for it."""
-    pending = _RENDERING.get(key)
-    if pending is not None:
-        return await asyncio.shield(pending)
-    future: asyncio.Future[tuple[bytes, bytes | None]] = asyncio.get_running_loop().create_future()
-    _RENDERING[key] = future
-    try:
-        body = await run_in_threadpool(_render_requests, engine, fmt, query, base_url)
-        entry = _LIST_CACHE.put(key, body)
-        future.set_result(entry)
-        return entry
-    except BaseException as e:
-        future.set_exception(e)
-        future.exception()  # retrieved: waiters re-raise it, and no "never retrieved" warning when there are none
-        raise
-    finally:
-        del _RENDERING[key]
+async def _render_and_cache(key: Any, engine: Any, fmt: str, query: svc.RequestQuery, base_url: str) -> Entry:
+    return _LIST_CACHE.put(key, await run_in_threadpool(_render_requests, engine, fmt, query, base_url))
 
 
 def _render_requests(engine: Any, fmt: str, query: svc.RequestQuery, base_url: str) -> bytes:
     with Session(engine) as session:
         items = svc.find_requests(session=session, query=query, base_url=base_url)
     return wire.respond(fmt, "service_requests", items, cors=True).body
-
-
-class _ResponseCache:
-    """A small LRU of rendered bodies, per process; entries also expire, so the default 90-day window moves on."""
-
-    def __init__(self, max_entries: int = 64, max_bytes: int = 64_000_000, ttl_s: float = 30.0) -> None:
-        self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
-        self._items: OrderedDict[Any, tuple[float, tuple[bytes, bytes | None]]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> tuple[bytes, bytes | None] | None:
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is None or time.monotonic() - hit[0] > self.ttl_s:
-                return None
-            self._items.move_to_end(key)
-            return hit[1]
-
-    def put(self, key: Any, body: bytes) -> tuple[bytes, bytes | None]:
-        entry = (body, gzip.compress(body, 5) if len(body) > 800 else None)
-        size = len(body) + len(entry[1] or b"")
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old:
-                self._bytes -= len(old[1][0]) + len(old[1][1] or b"")
-            self._items[key] = (time.monotonic(), entry)
-            self._bytes += size
-            while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= len(dropped[0]) + len(dropped[1] or b"")
-        return entry
-
-
-_LIST_CACHE = _ResponseCache()
 
 
 @router.get(PREFIX + "/requests/{request_id}.{fmt}")
@@ -356,8 +295,9 @@ async def post_request(
     post = svc.Open311Post(**{f: fields.get(f, "") or "" for f in POST_FIELDS}, attributes=attributes)
 
     def work() -> Response:
+        # counted before the key is checked, in a transaction of its own: guesses and failed posts count too
+        _rate_limit(request, fields.get("api_key"), settings.open311_rate_limit)
         key = svc.authorize(session=session, api_key=fields.get("api_key"))
-        _rate_limit(request, key.key_hash, settings.open311_rate_limit)
         if data:
             session.rollback()  # nothing written yet: don't hold SQLite's write lock while the photo is resized
         photo = (
@@ -387,13 +327,15 @@ async def post_request(
     return await run_in_threadpool(work)
 
 
-def _rate_limit(request: Request, key_id: str, rate: str) -> None:
-    """Per API key, per server process (limits' moving window in memory)."""
+def _rate_limit(request: Request, api_key: str | None, rate: str) -> None:
+    """Per API key, counted in the database so that every web process shares the count."""
+    if not api_key:
+        return  # refused as forbidden next
     state = request.app.state
     limiter = getattr(state, "open311_limiter", None)
     if limiter is None:
-        limiter = state.open311_limiter = MovingWindowRateLimiter(MemoryStorage())
-    if not limiter.hit(parse_limit(rate), "open311", key_id):
+        limiter = state.open311_limiter = RateLimiter(state.engine)
+    if not limiter.allow(rate, "open311", fingerprint(api_key)):
         raise RateLimited(
             "Too many requests with this api_key. Wait a minute and try again.", code="rate_limit"
         )

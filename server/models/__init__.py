@@ -3,7 +3,7 @@
 from .base import UTCDateTime, utcnow
 from .calls import Call, CallOutcome, KnowledgeArticle
 from .city import Address, Crew, Department, Service
-from .integration import ApiKey, Outbox, PushSubscription
+from .integration import ApiKey, Outbox, PushSubscription, RateCounter
 from .notify import OverdueNotice
 from .requests import Activity, Channel, CloseReason, Follower, Photo, ServiceRequest, Status
 from .staff import Role, User
@@ -24,6 +24,7 @@ __all__ = [
     "OverdueNotice",
     "Photo",
     "PushSubscription",
+    "RateCounter",
     "Role",
     "Service",
     "ServiceRequest",

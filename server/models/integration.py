@@ -1,4 +1,4 @@
-"""What talks to the outside: Open311 API keys, push subscriptions, the notification outbox."""
+"""What talks to the outside: Open311 API keys and their rate counters, push subscriptions, the outbox."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(max_length=12)
     created_at: datetime = TimeField(default_now=True)
     revoked_at: datetime | None = TimeField(nullable=True)
+
+
+class RateCounter(SQLModel, table=True):
+    """A rate limit's window (server/ratelimit.py): in the database, so every web process counts together."""
+
+    __tablename__ = "rate_counter"
+
+    key: str = Field(primary_key=True, max_length=200)
+    hits: int
+    expires_at: float = Field(index=True)  # Unix time, as the limits library keeps it
 
 
 class PushSubscription(SQLModel, table=True):

@@ -15,6 +15,11 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def fingerprint(key: str) -> str:
+    """What identifies a key without storing it (the rate limit's bucket)."""
+    return _hash(key.strip())
+
+
 def create_api_key(*, session: Session, name: str) -> tuple[ApiKey, str]:
     if not name.strip():
         raise Invalid("Give the key a name (the client it is for).", field="name")

@@ -1,0 +1,86 @@
+"""Rate limits counted in the database, so that N web processes allow the limit, not N times it.
+
+The `limits` library keeps the strategy and the "60/minute" syntax; this is a storage backend for it over the
+app's own database (a table of fixed windows), because the production setup has PostgreSQL and no Redis.
+Each hit is one upsert in its own short transaction: it counts even when the request it limits then fails.
+"""
+
+from __future__ import annotations
+
+import time
+
+from limits import parse as parse_limit
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+# One statement on both databases (SQLite 3.35+ and PostgreSQL): a new window, or one more hit in the current.
+_INCR = text(
+    "INSERT INTO rate_counter (key, hits, expires_at) VALUES (:key, :amount, :expires) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "hits = CASE WHEN rate_counter.expires_at <= :now THEN :amount ELSE rate_counter.hits + :amount END, "
+    "expires_at = CASE WHEN rate_counter.expires_at <= :now THEN :expires ELSE rate_counter.expires_at END "
+    "RETURNING hits"
+)
+_PURGE = text("DELETE FROM rate_counter WHERE expires_at < :before")  # keeps the table to live windows
+
+
+class DatabaseStorage(Storage):
+    """A `limits` storage over the rate_counter table."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(_PURGE, {"before": now - 60})
+            row = conn.execute(_INCR, {"key": key, "amount": amount, "expires": now + expiry, "now": now})
+            return int(row.scalar_one())
+
+    def get(self, key: str) -> int:
+        with self.engine.connect() as conn:
+            hits = conn.execute(
+                text("SELECT hits FROM rate_counter WHERE key = :key AND expires_at > :now"),
+                {"key": key, "now": time.time()},
+            ).scalar()
+        return int(hits or 0)
+
+    def get_expiry(self, key: str) -> float:
+        with self.engine.connect() as conn:
+            expires = conn.execute(
+                text("SELECT expires_at FROM rate_counter WHERE key = :key"), {"key": key}
+            ).scalar()
+        return max(float(expires or 0), time.time())
+
+    def check(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def reset(self) -> int | None:
+        with self.engine.begin() as conn:
+            return conn.execute(text("DELETE FROM rate_counter")).rowcount
+
+    def clear(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("DELETE FROM rate_counter WHERE key = :key"), {"key": key})
+
+
+class RateLimiter:
+    """`allow(rate, *identifiers)`: one more hit, and whether it is within `rate` ("60/minute")."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._limiter = FixedWindowRateLimiter(DatabaseStorage(engine))
+
+    def allow(self, rate: str, *identifiers: str) -> bool:
+        return self._limiter.hit(parse_limit(rate), *identifiers)
