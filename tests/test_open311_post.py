@@ -178,6 +178,30 @@ def test_photo_upload_multipart_media(client, session, settings) -> None:
     assert link.public is False and link.data["url"] == "https://example.com/p.jpg"
 
 
+def test_media_url_must_be_a_web_address_and_staff_see_it_as_a_link(client, session) -> None:
+    from bs4 import BeautifulSoup
+
+    from tests.factories import login, make_user
+
+    key = api_key(session)
+    for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://x.example/" + "a" * 1000):
+        resp = client.post(f"{V2}/requests.json", data=pothole(key, media_url=bad))
+        assert (
+            resp.status_code == 400
+            and resp.json()[0]["description"] == "media_url must be an http or https URL."
+        )
+    assert session.exec(select(ServiceRequest)).first() is None
+    session.rollback()  # let go of SQLite's write lock before the next post
+    ok = client.post(f"{V2}/requests.json", data=pothole(key, media_url="https://photos.example/p/1.jpg"))
+    rid = ok.json()[0]["service_request_id"]
+    assert client.get(f"{V2}/requests/{rid}.json").json()[0]["media_url"] is None  # not republished
+    make_user(session, "dispatcher", email="d@test.example")
+    login(client, "d@test.example")
+    page = BeautifulSoup(client.get(f"/dispatch/requests/{rid}").text, "html.parser")
+    link = page.select_one('.timeline a[href="https://photos.example/p/1.jpg"]')
+    assert link is not None and "noopener" in link["rel"] and "noreferrer" in link["rel"]
+
+
 def test_bad_photo_is_400_and_nothing_stored(client, session) -> None:
     key = api_key(session)
     resp = client.post(
@@ -208,7 +232,10 @@ def test_rate_limit_is_shared_by_every_web_process_and_counts_failed_posts(clien
     from server.main import create_app
 
     other_app = create_app(settings.model_copy(update={"open311_rate_limit": "3/minute"}))
-    client.app.state.settings.open311_rate_limit, old = "3/minute", client.app.state.settings.open311_rate_limit
+    client.app.state.settings.open311_rate_limit, old = (
+        "3/minute",
+        client.app.state.settings.open311_rate_limit,
+    )
     try:
         key = api_key(session)
         with TestClient(other_app) as other:

@@ -68,6 +68,7 @@ def labels() -> dict[str, str]:
         "merge": _("Merge"),
         "follow": _("New follower"),
         "photo": _("Photo"),
+        "media_url": _("Media link from an app (not checked)"),
     }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Dialect, Engine, and_, case, func, or_
 from sqlmodel import Session, select
@@ -667,6 +668,9 @@ def create(
         lat, long, address = addr.lat, addr.long, address or addr.text
     if lat is None and not address:
         raise Invalid("A location is required: lat and long, address_string or address_id.", field="location")
+    media_url = post.media_url.strip()
+    if media_url and (urlsplit(media_url).scheme not in ("http", "https") or len(media_url) > 1000):
+        raise Invalid("media_url must be an http or https URL.", field="media_url")
     req = create_request(
         session=session,
         city=city,
@@ -687,15 +691,16 @@ def create(
         ),
         actor=Actor(label=f"Open311: {key.name}"[:200]),
     )
-    if post.media_url.strip():
-        # kept for staff; never fetched by the server (no requests to arbitrary URLs on a client's behalf)
+    if media_url:
+        # shown to staff as a link; never fetched by the server (no requests to arbitrary URLs on a client's
+        # behalf) and never republished (nobody has looked at what it points to)
         record(
             session=session,
             req=req,
             actor=Actor(label=f"Open311: {key.name}"[:200]),
             kind="media_url",
             public=False,
-            data={"url": post.media_url.strip()[:1000]},
+            data={"url": media_url},
         )
     if photo is not None and media_dir is not None:
         attach_photo(session=session, media_dir=media_dir, req=req, photo=photo, tz=city.tz)
