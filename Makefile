@@ -44,6 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check server tests bench
 
 bench-quick: setup
+	@command -v wrk >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick | tail -1; done
 
 clean:
