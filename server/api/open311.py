@@ -1,6 +1,6 @@
 """Open311 GeoReport v2 at /open311/v2/: every method in .xml and .json, plus the human page at /open311/.
 
-Routes parse arguments and pick the format; queries live in server/services/open311.py, the wire format in
+Routes parse arguments and pick the format; queries live in server/services/open311/, the wire format in
 open311_format.py. Domain errors become Open311 error bodies in the requested format (Open311Route below).
 """
 
