@@ -142,3 +142,26 @@ def test_domain_errors_with_values_are_translated_wherever_they_are_shown() -> N
         assert spanish != e.message and "Size" in spanish
     else:
         raise AssertionError("a missing required answer must be refused")
+
+
+def test_messages_with_values_are_translated_with_their_values() -> None:
+    """Errors that carry values (a status, a question's number) reach a Spanish-speaking user in Spanish."""
+    from server.domain.errors import DomainError
+    from server.domain.status import check_transition
+    from server.errors import localized
+    from server.services.admin import parse_questions
+
+    i18n.set_language("es")
+    try:
+        with pytest.raises(DomainError) as same:
+            check_transition("closed", "closed", None)
+        assert localized(same.value) == "La solicitud ya tiene este estado."
+        with pytest.raises(DomainError) as unknown:
+            check_transition("open", "bogus", None)
+        assert localized(unknown.value) == "Estado desconocido: bogus"
+        with pytest.raises(DomainError) as question:
+            parse_questions('[{"code": "a", "description": "A"}, {"code": "b"}]')
+        assert localized(question.value) == "La pregunta 2 necesita un código y una descripción."
+        assert question.value.message == "Question 2 needs a code and a description."  # logs and the CLI
+    finally:
+        i18n.set_language("en")

@@ -16,10 +16,12 @@ _ALLOWED = {
 
 def check_transition(current: str, to: str, close_reason: str | None) -> None:
     if to not in STATUSES:
-        raise Invalid(f"Unknown status: {to}", field="status")
+        raise Invalid("Unknown status: %(status)s", field="status", status=to)
     if to == current:
-        raise InvalidTransition(f"The request is already {to.replace('_', ' ')}.", field="status")
+        raise InvalidTransition("The request already has this status.", field="status")
     if to not in _ALLOWED[current]:
-        raise InvalidTransition(f"A request cannot go from {current} to {to}.", field="status")
+        raise InvalidTransition(
+            "A request cannot go from %(current)s to %(to)s.", field="status", current=current, to=to
+        )
     if to == "closed" and close_reason not in CLOSE_REASONS:
         raise Invalid("Choose why the request is closed.", field="close_reason")

@@ -32,7 +32,7 @@ def create_user(
     if not name.strip():
         raise Invalid("Enter a name.", field="name")
     if role not in Role.__members__:
-        raise Invalid(f"Role must be one of: {', '.join(Role.__members__)}.", field="role")
+        raise Invalid("Role must be one of: %(roles)s.", field="role", roles=", ".join(Role.__members__))
     if len(password) < MIN_LENGTH:
         raise Invalid("The password must be at least %(n)s characters.", field="password", n=MIN_LENGTH)
     if session.exec(select(User).where(func.lower(User.email) == email)).first():
@@ -41,7 +41,7 @@ def create_user(
     if crew_name:
         crew = session.exec(select(Crew).where(Crew.name == crew_name)).first()
         if crew is None:
-            raise Invalid(f"No crew named {crew_name}.", field="crew")
+            raise Invalid("No crew named %(crew)s.", field="crew", crew=crew_name)
         crew_id = crew.id
     user = User(
         email=email,

@@ -83,21 +83,24 @@ def parse_questions(text: str) -> list[dict[str, Any]]:
     out = []
     for i, q in enumerate(data, 1):
         if not isinstance(q, dict) or not q.get("code") or not q.get("description"):
-            raise Invalid(f"Question {i} needs a code and a description.", field="attributes")
+            raise Invalid("Question %(n)s needs a code and a description.", field="attributes", n=i)
         code = str(q["code"]).strip()
         if code in seen:
-            raise Invalid(f"Two questions have the code {code}.", field="attributes")
+            raise Invalid("Two questions have the code %(name)s.", field="attributes", name=code)
         seen.add(code)
         datatype = q.get("datatype", "string")
         if datatype not in DATATYPES:
             raise Invalid(
-                f"Question {i}: datatype must be one of {', '.join(DATATYPES)}.", field="attributes"
+                "Question %(n)s: datatype must be one of %(types)s.",
+                field="attributes",
+                n=i,
+                types=", ".join(DATATYPES),
             )
         values = q.get("values") or []
         if datatype.endswith("valuelist") and not values:
-            raise Invalid(f"Question {i}: a list question needs values.", field="attributes")
+            raise Invalid("Question %(n)s: a list question needs values.", field="attributes", n=i)
         if not all(isinstance(v, dict) and "key" in v and "name" in v for v in values):
-            raise Invalid(f"Question {i}: each value needs a key and a name.", field="attributes")
+            raise Invalid("Question %(n)s: each value needs a key and a name.", field="attributes", n=i)
         out.append(
             {
                 "code": code,
