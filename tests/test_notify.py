@@ -63,6 +63,23 @@ def test_notes_in_spanish_for_a_spanish_device(session, city):
     assert outbox(session)[0].payload["unfollow_label"] == "Dejar de seguir"
 
 
+def test_email_in_the_language_the_resident_reported_in(session, city):
+    from server import i18n
+
+    i18n.set_language("es")  # the resident's page was in Spanish
+    try:
+        req = make_request(session, city, reporter_email="vecina@example.org")
+    finally:
+        i18n.set_language("en")  # the dispatcher's is in English
+    session.commit()
+    change_status(session=session, req=req, to="closed", close_reason="fixed", actor=Actor(label="Ops"))
+    session.commit()
+    [mail] = outbox(session)
+    assert mail.channel == "email" and mail.email == "vecina@example.org"
+    assert mail.payload["title"] == f"{req.public_id} está cerrada"
+    assert mail.payload["unfollow_label"] == "Dejar de seguir"
+
+
 def test_other_changes_notify_nobody(session, city):
     req = make_request(session, city, reporter_email="a@example.org")
     change_status(session=session, req=req, to="in_progress", actor=Actor(label="Ops"), public=False)

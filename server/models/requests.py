@@ -130,4 +130,5 @@ class Follower(SQLModel, table=True):
     phone: str = Field(default="", max_length=40, index=True)  # operators' screen pop
     token: str = Field(unique=True, max_length=64)  # "stop following" link
     push_subscription_id: int | None = Field(default=None, foreign_key="push_subscription.id", index=True)
+    language: str = Field(default="en", max_length=8)  # of the e-mail it gets (a device has its own)
     created_at: datetime = TimeField(default_now=True)

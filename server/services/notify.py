@@ -141,7 +141,7 @@ def notify_request_change(session: Session, req: ServiceRequest, activity: Activ
             channel, email = "push", ""
         elif f.email and f.email.lower() not in seen_emails:
             seen_emails.add(f.email.lower())
-            lang, channel, email = "en", "email", f.email
+            lang, channel, email = f.language or "en", "email", f.email
         else:
             continue
         message = _resident_message(session, req, activity, lang)

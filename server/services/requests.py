@@ -15,6 +15,7 @@ from ..domain.errors import Conflict, Invalid, NotFound
 from ..domain.ids import format_public_id, parse_public_id
 from ..domain.sla import expected_at
 from ..domain.status import check_transition
+from ..i18n import current_language
 from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
 from .notify import notify_crew_assignment, notify_request_change
 
@@ -148,6 +149,7 @@ def create_request(
                 email=req.reporter_email,
                 phone=req.reporter_phone,
                 token=secrets.token_urlsafe(24),
+                language=current_language(),
             )
         )
     session.flush()
@@ -317,6 +319,7 @@ def add_follower(
         phone=phone.strip()[:40],
         push_subscription_id=push_subscription_id,
         token=secrets.token_urlsafe(24),
+        language=current_language(),
     )
     session.add(follower)
     record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
