@@ -72,6 +72,7 @@ def test_filing_a_phone_request_logs_the_call_and_keeps_contact_private(session:
         caller_name="Rosa Perez",
         caller_phone="(978) 555-0142",
         caller_email="rosa@example.com",
+        caller_language="es",
         idempotency_key="form-1",
     )
     req, call = intake.file_request(session=session, city=city, operator=op, form=form)
@@ -80,6 +81,8 @@ def test_filing_a_phone_request_logs_the_call_and_keeps_contact_private(session:
     assert call.outcome == "request_created" and call.request_id == req.id and call.topic == "Pothole"
     created = session.exec(select(Activity).where(Activity.request_id == req.id)).one()
     assert created.actor_id == op.id
+    follower = session.exec(select(Follower).where(Follower.request_id == req.id)).one()
+    assert follower.email == "rosa@example.com" and follower.language == "es"  # her e-mail comes in Spanish
     # the confirmed address is learned for the next caller
     assert session.exec(select(Address).where(Address.text == "12 Newland Ave")).one().lat == 42.781
     # a double submit files nothing twice

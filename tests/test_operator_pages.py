@@ -145,6 +145,20 @@ def test_follow_instead_of_duplicate(operator, session: Session, city: City) -> 
     assert session.exec(select(Call)).one().outcome == "follower_added"
 
 
+def test_the_callers_language_is_the_language_of_their_email(operator, session: Session, city: City) -> None:
+    page = soup(operator.get("/operator/call?phone=9785550123").text)
+    assert page.select_one("#caller-language option[selected]")["value"] == "en"  # the operator's page
+    assert page.select_one('label[for="caller-language"]')
+    existing = make_request(session, city)
+    form = {**_form(operator), "request_ref": existing.public_id, "caller_email": "ana@example.org"}
+    operator.post("/operator/call/follow", data={**form, "caller_language": "es"}, headers=HX)
+    operator.post(
+        "/operator/call/follow", data={**form, "caller_language": "xx"}, headers=HX
+    )  # not ours: page's
+    languages = session.exec(select(Follower.language).where(Follower.email == "ana@example.org")).all()
+    assert sorted(languages) == ["en", "es"]
+
+
 def test_information_call_answered_and_ended(operator, session: Session) -> None:
     art = session.exec(select(KnowledgeArticle).where(KnowledgeArticle.slug == "city-hall-hours")).one()
     session.commit()

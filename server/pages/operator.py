@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 from ..auth import OperatorUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
+from ..i18n import LANGUAGES
 from ..models import Call, CallOutcome, Department, Service, User, utcnow
 from ..services import calls as call_log
 from ..services import intake, knowledge
@@ -51,6 +52,12 @@ def _services(session: Session) -> list[Service]:
 def _text(form: FormData, name: str, max_len: int = 4000) -> str:
     values = [v for v in form.getlist(name) if isinstance(v, str) and v.strip()]
     return values[-1].strip()[:max_len] if values else ""
+
+
+def _language(form: FormData) -> str:
+    """The caller's language, if the form names one we speak; else the operator's page language is used."""
+    lang = _text(form, "caller_language", 8)
+    return lang if lang in LANGUAGES else ""
 
 
 def _int(form: FormData, name: str) -> int | None:
@@ -260,6 +267,7 @@ async def save_request(request: Request, user: OperatorUser, session: SessionDep
                 caller_name=fields["caller_name"],
                 caller_phone=fields["caller_phone"],
                 caller_email=_text(form, "caller_email", 254),
+                caller_language=_language(form),
                 idempotency_key=_text(form, "idempotency_key", 80) or None,
             ),
             call_id=fields["call_id"],
@@ -289,6 +297,7 @@ async def follow(request: Request, user: OperatorUser, session: SessionDep) -> R
             operator=_same(session, user),
             ref=int(ref) if ref.isdigit() else ref,
             caller_email=_text(form, "caller_email", 254),
+            caller_language=_language(form),
             **_call_fields(form),
         )
         return _done(

@@ -260,6 +260,7 @@ class PhoneRequest:
     caller_name: str = ""
     caller_phone: str = ""
     caller_email: str = ""
+    caller_language: str = ""  # what the caller speaks: their e-mail comes in it
     idempotency_key: str | None = None
 
 
@@ -288,6 +289,7 @@ def file_request(
             reporter_name=form.caller_name,
             reporter_email=form.caller_email,
             reporter_phone=phone,
+            reporter_language=form.caller_language,
             idempotency_key=form.idempotency_key or None,
         ),
         actor=Actor.of(operator),
@@ -316,6 +318,7 @@ def follow_request(
     caller_name: str = "",
     caller_phone: str = "",
     caller_email: str = "",
+    caller_language: str = "",
     call_id: int | None = None,
     started_at: Any = None,
 ) -> tuple[ServiceRequest, Call]:
@@ -323,7 +326,13 @@ def follow_request(
     req = find_request(session, ref)
     phone = normalise_phone(caller_phone)
     add_follower(
-        session=session, req=req, name=caller_name, email=caller_email, phone=phone, actor=Actor.of(operator)
+        session=session,
+        req=req,
+        name=caller_name,
+        email=caller_email,
+        phone=phone,
+        language=caller_language,
+        actor=Actor.of(operator),
     )
     service = session.get(Service, req.service_id)
     call = log_call(

@@ -54,6 +54,7 @@ class NewRequest:
     reporter_name: str = ""
     reporter_email: str = ""
     reporter_phone: str = ""
+    reporter_language: str = ""  # of their e-mail; empty: the language the request is made in
     idempotency_key: str | None = None
     api_key_id: int | None = None
     device_id: str = ""
@@ -149,7 +150,7 @@ def create_request(
                 email=req.reporter_email,
                 phone=req.reporter_phone,
                 token=secrets.token_urlsafe(24),
-                language=current_language(),
+                language=new.reporter_language or current_language(),
             )
         )
     session.flush()
@@ -310,6 +311,7 @@ def add_follower(
     email: str = "",
     phone: str = "",
     push_subscription_id: int | None = None,
+    language: str = "",
     actor: Actor = RESIDENT,
 ) -> Follower:
     follower = Follower(
@@ -319,7 +321,7 @@ def add_follower(
         phone=phone.strip()[:40],
         push_subscription_id=push_subscription_id,
         token=secrets.token_urlsafe(24),
-        language=current_language(),
+        language=language or current_language(),
     )
     session.add(follower)
     record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
