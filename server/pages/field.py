@@ -84,10 +84,19 @@ def strings() -> dict[str, str]:
     }
 
 
+def _shell_assets() -> list[str]:
+    return [*(asset(s) for s in SCRIPTS), *(asset(s) for s in STYLES), *(asset(i) for i in ICONS)]
+
+
+def shell_version() -> str:
+    """Changes with any asset: the service worker keeps a fresh shell only if it names the assets it cached."""
+    return hashlib.sha256("|".join(_shell_assets()).encode()).hexdigest()[:12]
+
+
 @router.get("/field/")
 def field_shell(request: Request, user: CrewUser) -> Response:
     """The app shell. The service worker caches it, so it holds no user data: field.js asks the API."""
-    return render(
+    response = render(
         request,
         "field/shell.html",
         {
@@ -97,16 +106,16 @@ def field_shell(request: Request, user: CrewUser) -> Response:
             "icon": asset(ICONS[0]),
         },
     )
+    response.headers["X-Shell-Version"] = shell_version()
+    return response
 
 
 @router.get("/field/sw.js", include_in_schema=False)
 def field_service_worker(request: Request) -> Response:
     """Rendered with versioned asset URLs, so a changed asset changes this file and the browser updates it."""
-    shell = [*(asset(s) for s in SCRIPTS), *(asset(s) for s in STYLES), *(asset(i) for i in ICONS)]
-    version = hashlib.sha256("|".join(shell).encode()).hexdigest()[:12]
     body = templates.env.get_template("field/sw.js").render(
-        version=version,
-        shell=["/field/", "/field/manifest.webmanifest", *shell],
+        version=shell_version(),
+        shell=["/field/", "/field/manifest.webmanifest", *_shell_assets()],
         imports=[asset(SCRIPTS[0]), asset(SCRIPTS[1])],
         push=PUSH_SCRIPT,
     )

@@ -120,6 +120,25 @@ def test_jobs_open_offline(phone_context: BrowserContext, phone_page: Page, crew
     phone_context.set_offline(False)
 
 
+def test_a_language_change_sticks_offline(phone_context: BrowserContext, phone_page: Page, crew_jobs) -> None:  # type: ignore[no-untyped-def]
+    page = phone_page
+    open_app(page)
+    expect(page.locator("#jobs-title")).to_contain_text("Jobs")
+    page.get_by_role("link", name="Español").click()
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#jobs-title")).to_contain_text("Trabajos")
+    expect(page.locator("#jobs li")).to_have_count(3)
+    phone_context.set_offline(True)
+    page.goto("/field/")  # opened again in the truck, no signal: the cached shell is the Spanish one
+    expect(page.locator("#net")).to_have_text("Sin conexión")
+    expect(page.locator("#jobs-title")).to_contain_text("Trabajos")
+    expect(page.locator("#jobs li")).to_have_count(3)
+    assert axe_violations(page) == []
+    phone_context.set_offline(False)
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("#jobs-title")).to_contain_text("Jobs")
+
+
 def test_offline_work_survives_closing_and_syncs_once(
     phone_context: BrowserContext, phone_page: Page, crew_jobs, engine
 ) -> None:  # type: ignore[no-untyped-def]

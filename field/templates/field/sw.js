@@ -39,8 +39,23 @@ self.addEventListener("fetch", function (event) {
   if (req.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname.indexOf("/field/api/") === 0) return; // the API: always the network
   if (req.mode === "navigate" && url.pathname.indexOf("/field/") === 0) {
-    // the shell opens with no network and no login; field.js asks the API for the rest
-    event.respondWith(caches.match("/field/", { cacheName: SHELL_CACHE }).then(function (hit) { return hit || fetch(req); }));
+    // The shell opens from the cache, with no network and no login; field.js asks the API for the rest. When
+    // the network answers, the cached shell is replaced (so a change of language sticks), but only by one of
+    // this version: a shell naming assets this cache lacks would not open offline.
+    var fresh = fetch(req).then(function (res) {
+      if (res.ok && !res.redirected && res.headers.get("X-Shell-Version") === VERSION) {
+        var copy = res.clone();
+        return caches.open(SHELL_CACHE).then(function (c) { return c.put("/field/", copy); }).then(function () { return res; });
+      }
+      return res;
+    });
+    var cached = caches.match("/field/", { cacheName: SHELL_CACHE });
+    if (url.searchParams.has("lang")) { // the crew asked for another language: the network first
+      event.respondWith(fresh.catch(function () { return cached.then(function (hit) { return hit || Response.error(); }); }));
+    } else {
+      event.respondWith(cached.then(function (hit) { return hit || fresh; }));
+      event.waitUntil(fresh.catch(function () { return null; }));
+    }
     return;
   }
   if (url.pathname.indexOf("/media/") === 0) {
