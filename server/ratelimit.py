@@ -7,6 +7,7 @@ Each hit is one upsert in its own short transaction: it counts even when the req
 
 from __future__ import annotations
 
+import math
 import time
 
 from limits import parse as parse_limit
@@ -84,3 +85,8 @@ class RateLimiter:
 
     def allow(self, rate: str, *identifiers: str) -> bool:
         return self._limiter.hit(parse_limit(rate), *identifiers)
+
+    def retry_after(self, rate: str, *identifiers: str) -> int:
+        """Whole seconds until the current window ends (for a Retry-After header)."""
+        reset_at = self._limiter.get_window_stats(parse_limit(rate), *identifiers).reset_time
+        return max(1, math.ceil(reset_at - time.time()))

@@ -220,6 +220,9 @@ def test_rate_limit_per_key(client, session, app) -> None:
         assert client.post(f"{V2}/requests.json", data=pothole(key)).status_code == 200
         limited = client.post(f"{V2}/requests.xml", data=pothole(key))
         assert limited.status_code == 429 and xml_of(limited).find("error/code").text == "429"
+        wait = int(limited.headers["retry-after"])
+        assert 1 <= wait <= 60
+        assert f"Try again in {wait} seconds." in xml_of(limited).find("error/description").text
         assert client.post(f"{V2}/requests.json", data=pothole(other)).status_code == 200
     finally:
         app.state.settings.open311_rate_limit = old

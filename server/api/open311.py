@@ -51,7 +51,10 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except DomainError as e:
                 status = e.status_code if e.status_code in (403, 404, 429) else 400
-                return wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
+                response = wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
+                if isinstance(e, RateLimited):
+                    response.headers["Retry-After"] = str(e.params["seconds"])
+                return response
             except StarletteHTTPException as e:  # e.g. a malformed multipart body
                 return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
             except RequestValidationError as e:
@@ -335,9 +338,12 @@ def _rate_limit(request: Request, api_key: str | None, rate: str) -> None:
     limiter = getattr(state, "open311_limiter", None)
     if limiter is None:
         limiter = state.open311_limiter = RateLimiter(state.engine)
-    if not limiter.allow(rate, "open311", fingerprint(api_key)):
+    bucket = ("open311", fingerprint(api_key))
+    if not limiter.allow(rate, *bucket):
         raise RateLimited(
-            "Too many requests with this api_key. Wait a minute and try again.", code="rate_limit"
+            "Too many requests with this api_key. Try again in %(seconds)s seconds.",
+            code="rate_limit",
+            seconds=limiter.retry_after(rate, *bucket),
         )
 
 
