@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -39,14 +39,6 @@ OUTCOMES = [
 
 def _htmx(request: Request) -> bool:
     return bool(request.headers.get("hx-request"))
-
-
-def _departments(session: Session) -> list[Department]:
-    return list(session.exec(select(Department).order_by(Department.name)).all())
-
-
-def _services(session: Session) -> list[Service]:
-    return list(session.exec(select(Service).where(Service.active).order_by(Service.name)).all())
 
 
 def _text(form: FormData, name: str, max_len: int = 4000) -> str:
@@ -121,7 +113,7 @@ def operator_home(
     request: Request, user: OperatorUser, session: ReadSessionDep, ended: int | None = None
 ) -> Response:
     today = call_log.calls_today(session, user, request.app.state.city.tz)
-    depts = {d.id: d for d in _departments(session)}
+    depts = {d.id: d for d in intake.departments(session)}
     return render(
         request,
         "operator/home.html",
@@ -144,9 +136,7 @@ def call_page(
     current = call_log.get_call(session, call, user) if call else None
     phone = call_log.normalise_phone(phone or (current.caller_phone if current else ""))
     history = intake.caller_history(session, phone)
-    service = (
-        session.exec(select(Service).where(Service.code == service_code)).first() if service_code else None
-    )
+    service = intake.service_by_code(session, service_code)
     return render(
         request,
         "operator/call.html",
@@ -156,10 +146,10 @@ def call_page(
             "started_at": (current.started_at if current else utcnow()).isoformat(),
             "history": history,
             "caller_name": (current.caller_name if current else "") or history.name,
-            "services": _services(session),
+            "services": intake.active_services(session),
             "service": service,
             "questions": intake.questions(service) if service else [],
-            "departments": _departments(session),
+            "departments": intake.departments(session),
             "kb_query": kb,
             "kb_hits": knowledge.search(session, kb) if kb else [],
             "saved": saved,
@@ -196,9 +186,7 @@ def address_options(
 def service_questions(
     request: Request, user: OperatorUser, session: ReadSessionDep, service_code: str = ""
 ) -> Response:
-    service = (
-        session.exec(select(Service).where(Service.code == service_code)).first() if service_code else None
-    )
+    service = intake.service_by_code(session, service_code)
     return render(
         request,
         "operator/_questions.html",
@@ -215,9 +203,7 @@ def nearby(
     lat: str = "",
     long: str = "",
 ) -> Response:
-    service = (
-        session.exec(select(Service).where(Service.code == service_code)).first() if service_code else None
-    )
+    service = intake.service_by_code(session, service_code)
     try:
         point = (float(lat), float(long))
     except ValueError:
@@ -251,7 +237,7 @@ async def save_request(request: Request, user: OperatorUser, session: SessionDep
         code = _text(form, "service_code", 64)
         if not code:
             raise Invalid("Choose a service first.", field="service_code")
-        service = session.exec(select(Service).where(Service.code == code)).first()
+        service = intake.service_by_code(session, code)
         fields = _call_fields(form)
         req, call = intake.file_request(
             session=session,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ..city import City
-from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
+from ..models import Address, Call, CallOutcome, Department, Follower, Service, ServiceRequest, User
 from .calls import calls_from, log_call, normalise_phone
 from .catalog import normalise_address
 from .knowledge import STOP_WORDS
@@ -75,6 +75,19 @@ def match_services(session: Session, text: str, limit: int = 8) -> list[Service]
     scored = [(s, n) for s, n in scored if n > 0 and n >= best * MIN_SHARE_OF_BEST]
     scored.sort(key=lambda sn: (-sn[1], sn[0].name))
     return [s for s, _ in scored[:limit]]
+
+
+def service_by_code(session: Session, code: str) -> Service | None:
+    return session.exec(select(Service).where(Service.code == code)).first() if code else None
+
+
+def active_services(session: Session) -> list[Service]:
+    return list(session.exec(select(Service).where(Service.active).order_by(Service.name)).all())
+
+
+def departments(session: Session) -> list[Department]:
+    """Where a caller can be transferred."""
+    return list(session.exec(select(Department).order_by(Department.name)).all())
 
 
 def questions(service: Service) -> list[dict[str, Any]]:
