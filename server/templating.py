@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from . import i18n
 from .auth import csrf_token
 from .config import ROOT
+from .domain.translated import translated
 
 WEB = ROOT / "web"
 FIELD = ROOT / "field"
@@ -56,6 +57,8 @@ def local_time(request: Request, value: datetime | None, fmt: str = "%b %d, %Y %
 
 
 templates.env.globals.update(asset=asset, languages=i18n.LANGUAGES)
+# {{ service|tr("name") }}, {{ question|tr("description") }}: city data in the page's language when translated
+templates.env.filters["tr"] = lambda item, field: translated(item, field, i18n.current_language())
 
 
 def render(

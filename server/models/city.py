@@ -31,6 +31,8 @@ class Service(SQLModel, table=True):
     keywords: str = Field(default="", max_length=2000)
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     attributes: list[dict[str, Any]] = JSONField(list)
+    # {"es": {"name": ..., "description": ...}}; questions and answers carry theirs under "i18n" in `attributes`
+    translations: dict[str, dict[str, str]] = JSONField(dict)
     sla_hours: int | None = None
     active: bool = True
     public: bool = True

@@ -42,9 +42,12 @@ def search_services(session: Session, query: str) -> list[Service]:
     words = [w for w in q.split() if w not in STOP_WORDS] or q.split()
     scored: list[tuple[int, Service]] = []
     for s in services:
-        name, keywords = s.name.lower(), s.keywords.lower()
-        hay = " ".join((name, s.group.lower(), keywords, s.description.lower()))
-        if q in name:
+        # the name and description in every language the city file gives: "bache" finds Pothole too
+        names = " | ".join([s.name, *(t.get("name", "") for t in (s.translations or {}).values())]).lower()
+        texts = [s.description, *(t.get("description", "") for t in (s.translations or {}).values())]
+        keywords = s.keywords.lower()
+        hay = " ".join((names, s.group.lower(), keywords, " ".join(texts).lower()))
+        if q in names:
             score = 0
         elif any(q in k.strip() for k in keywords.split(",")):
             score = 1

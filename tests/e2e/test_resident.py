@@ -248,10 +248,10 @@ def test_spanish_pages_from_the_browser_language(spanish_page: Page, session, ci
     page.goto("/report")
     assert page.get_attribute("html", "lang") == "es"
     expect(page.get_by_role("heading", name="Informar de un problema")).to_be_visible()
-    page.locator("#service-list").get_by_role("link", name="Pothole").click()
+    page.locator("#service-list").get_by_role("link", name="Bache").click()
     expect(page.get_by_role("button", name="Enviar informe")).to_be_visible()
     page.get_by_role("button", name="Enviar informe").click()  # nothing answered: the browser asks first
-    page.get_by_label("Smaller than a dinner plate").check()
+    page.get_by_label("Más pequeño que un plato").check()
     page.get_by_role("button", name="Enviar informe").click()
     expect(page.locator("#form-error")).to_have_text(
         "Indique una ubicación: un punto en el mapa o una dirección."
