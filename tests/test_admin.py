@@ -20,6 +20,23 @@ QUESTIONS = [
 ]  # fmt: skip
 
 
+def test_parse_questions_keeps_translations_and_drops_anything_else() -> None:
+    q = {
+        "code": "size",
+        "description": "How big?",
+        "datatype": "singlevaluelist",
+        "i18n": {"es": {"description": "¿Qué tamaño?", "junk": "x"}, "fr": "not a table"},
+        "values": [{"key": "s", "name": "Small", "i18n": {"es": {"name": "Pequeño"}}}],
+        "extra": "dropped",
+    }
+    [out] = svc.parse_questions(json.dumps([q]))
+    assert out["i18n"] == {"es": {"description": "¿Qué tamaño?"}}
+    assert out["values"] == [{"key": "s", "name": "Small", "i18n": {"es": {"name": "Pequeño"}}}]
+    assert "extra" not in out
+    [plain] = svc.parse_questions(json.dumps([{**q, "i18n": ["not", "a", "table"]}]))
+    assert "i18n" not in plain
+
+
 def test_parse_questions_checks_the_json() -> None:
     out = svc.parse_questions(json.dumps(QUESTIONS))
     assert out[0]["code"] == "depth" and out[0]["order"] == 1 and out[0]["variable"] is True

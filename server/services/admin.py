@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 from ..domain.errors import Conflict, Invalid, NotFound
 from ..models import Crew, Department, KnowledgeArticle, Role, Service, User, utcnow
 from .accounts import create_user
+from .catalog import i18n_of
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -110,7 +111,10 @@ def parse_questions(text: str) -> list[dict[str, Any]]:
                 "datatype_description": str(q.get("datatype_description", "")),
                 "order": int(q.get("order", i)),
                 "description": str(q["description"]),
-                "values": [{"key": str(v["key"]), "name": str(v["name"])} for v in values],
+                "values": [
+                    {"key": str(v["key"]), "name": str(v["name"]), **i18n_of(v, ("name",))} for v in values
+                ],
+                **i18n_of(q, ("description", "datatype_description")),  # translations edited with the rest
             }
         )
     return out

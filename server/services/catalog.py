@@ -49,20 +49,21 @@ def _check_attributes(service_code: str, attrs: list[dict[str, Any]]) -> list[di
                 "order": int(a.get("order", i + 1)),
                 "description": a.get("description", a["code"]),
                 "values": [
-                    {"key": str(v["key"]), "name": v["name"], **_i18n(v, ("name",))}
+                    {"key": str(v["key"]), "name": v["name"], **i18n_of(v, ("name",))}
                     for v in a.get("values", [])
                 ],
-                **_i18n(a, ("description", "datatype_description")),
+                **i18n_of(a, ("description", "datatype_description")),
             }
         )
     return out
 
 
-def _i18n(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+def i18n_of(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """The city file's `i18n.LANG.FIELD` translations of `fields`, as {"i18n": {lang: {field: text}}}, if any."""
+    raw = item.get("i18n")
     out = {
-        lang: {f: str(t[f]) for f in fields if t.get(f)}
-        for lang, t in (item.get("i18n") or {}).items()
+        str(lang): {f: str(t[f]) for f in fields if t.get(f)}
+        for lang, t in (raw.items() if isinstance(raw, dict) else ())
         if isinstance(t, dict)
     }
     out = {lang: t for lang, t in out.items() if t}
@@ -91,7 +92,7 @@ def import_city(*, session: Session, city: City) -> dict[str, int]:
             "keywords": ", ".join(s.get("keywords", [])),
             "department_id": dept_ids.get(s.get("department", "")),
             "attributes": _check_attributes(s["code"], s.get("attributes", [])),
-            "translations": _i18n(s, ("name", "description")).get("i18n", {}),
+            "translations": i18n_of(s, ("name", "description")).get("i18n", {}),
             "sla_hours": s.get("sla_hours"),
             "active": s.get("active", True),
             "public": s.get("public", True),
