@@ -170,6 +170,35 @@ def test_offline_work_survives_closing_and_syncs_once(
     expect(page.locator("#jobs li")).to_have_count(0)
 
 
+def test_background_sync_alone_sends_the_work_of_a_closed_app(
+    phone_context: BrowserContext, phone_page: Page, crew_jobs, engine
+) -> None:  # type: ignore[no-untyped-def]
+    """The crew closes the app in a dead zone; the signal comes back with no page open. Only the service
+    worker's Background Sync can send the work then (no page: no `online` handler, no timer)."""
+    page = phone_page
+    open_app(page)
+    phone_context.set_offline(True)
+    job = crew_jobs["jobs"][0]
+    do_job(page, job, "done in the dead zone", (200, 40, 40))
+    expect(page.locator("#count")).to_have_text("3")
+    page.close()
+    assert phone_context.pages == []
+    phone_context.set_offline(False)
+
+    def sent(s: Session) -> None:
+        req = s.get(ServiceRequest, job)
+        assert req is not None and req.status == "closed"
+        kinds = s.exec(
+            select(Activity.kind).where(Activity.request_id == job, Activity.client_event_id.is_not(None))  # type: ignore[union-attr]
+        ).all()
+        assert sorted(kinds) == ["note", "photo", "status"]
+
+    eventually(engine, sent, timeout=30.0)
+    page = phone_context.new_page()
+    page.goto("/field/")
+    expect(page.locator("#count")).to_have_text("0")
+
+
 def test_network_drop_mid_sync_loses_and_duplicates_nothing(
     phone_context: BrowserContext, phone_page: Page, crew_jobs, engine
 ) -> None:  # type: ignore[no-untyped-def]
