@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from .. import push
 from ..auth import DispatcherUser, OptionalUser
@@ -135,17 +135,7 @@ def subscribe(body: Subscribe, session: SessionDep, user: OptionalUser) -> dict[
 def my_subscriptions(
     session: ReadSessionDep, user: OptionalUser, token: TokenHeader = ""
 ) -> dict[str, list[dict[str, Any]]]:
-    subs: list[PushSubscription] = []
-    if user is not None:
-        subs += session.exec(
-            select(PushSubscription)
-            .where(PushSubscription.user_id == user.id)
-            .order_by(col(PushSubscription.id))
-        ).all()
-    if token:
-        sub = session.exec(select(PushSubscription).where(PushSubscription.token == token)).first()
-        if sub is not None and sub not in subs:
-            subs.append(sub)
+    subs = notify.subscriptions_of(session, user_id=user.id if user else None, token=token)
     return {"subscriptions": [_out(session, s) for s in subs]}
 
 

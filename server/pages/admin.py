@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import func, select
 
 from ..auth import AdminUser
 from ..deps import ReadSessionDep, SessionDep
-from ..models import ApiKey, Crew, Department, KnowledgeArticle, Role, Service, ServiceRequest, Status, User
+from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
 from ..services.apikeys import create_api_key, revoke_api_key
 from ..templating import render
@@ -34,31 +33,15 @@ def _done(path: str, what: str) -> Response:
 def _ctx(request: Request, session: ReadSessionDep, **extra: object) -> dict:
     return {
         "done": request.query_params.get("done", ""),
-        "departments": session.exec(select(Department).order_by(Department.name)).all(),
-        "crews": session.exec(select(Crew).order_by(Crew.name)).all(),
+        "departments": svc.departments(session),
+        "crews": svc.crews(session),
         **extra,
     }
 
 
 @router.get("")
 def home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
-    def count(model: type) -> int:
-        return session.exec(select(func.count()).select_from(model)).one()
-
-    open_count = session.exec(
-        select(func.count()).select_from(ServiceRequest).where(ServiceRequest.status != Status.closed)
-    ).one()
-    figures = {
-        "departments": count(Department),
-        "services": count(Service),
-        "crews": count(Crew),
-        "users": count(User),
-        "articles": count(KnowledgeArticle),
-        "keys": session.exec(
-            select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
-        ).one(),  # type: ignore[union-attr]
-        "open": open_count,
-    }
+    figures = svc.overview(session)
     return render(request, "admin/index.html", {"figures": figures})
 
 
@@ -69,7 +52,7 @@ def home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 def departments(
     request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None
 ) -> Response:
-    current = session.get(Department, edit) if edit else None
+    current = svc.find(session, Department, edit)
     return render(request, "admin/departments.html", _ctx(request, session, current=current))
 
 
@@ -105,8 +88,8 @@ def save_department(
 
 @router.get("/services")
 def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
-    current = session.get(Service, edit) if edit else None
-    rows = session.exec(select(Service).order_by(Service.group, Service.name)).all()
+    current = svc.find(session, Service, edit)
+    rows = svc.services(session)
     questions = json.dumps(current.attributes, indent=2, ensure_ascii=False) if current else "[]"
     return render(
         request,
@@ -153,8 +136,8 @@ def save_service(
 
 @router.get("/crews")
 def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
-    current = session.get(Crew, edit) if edit else None
-    members = session.exec(select(User).where(User.crew_id.is_not(None)).order_by(User.name)).all()  # type: ignore[union-attr]
+    current = svc.find(session, Crew, edit)
+    members = svc.crew_members(session)
     return render(request, "admin/crews.html", _ctx(request, session, current=current, members=members))
 
 
@@ -168,7 +151,7 @@ def save_crew(
 
 @router.get("/users")
 def users(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
-    rows = session.exec(select(User).order_by(User.active.desc(), User.name)).all()  # type: ignore[attr-defined]
+    rows = svc.users(session)
     return render(
         request, "admin/users.html", _ctx(request, session, rows=rows, roles=[r.value for r in Role])
     )
@@ -201,8 +184,8 @@ def update_user(
 
 @router.get("/articles")
 def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
-    current = session.get(KnowledgeArticle, edit) if edit else None
-    rows = session.exec(select(KnowledgeArticle).order_by(KnowledgeArticle.title)).all()
+    current = svc.find(session, KnowledgeArticle, edit)
+    rows = svc.articles(session)
     return render(request, "admin/articles.html", _ctx(request, session, current=current, rows=rows))
 
 
@@ -236,7 +219,7 @@ def save_article(
 
 @router.get("/keys")
 def keys(request: Request, user: AdminUser, session: ReadSessionDep) -> Response:
-    rows = session.exec(select(ApiKey).order_by(ApiKey.created_at.desc())).all()  # type: ignore[attr-defined]
+    rows = svc.api_keys(session)
     return render(request, "admin/keys.html", {"rows": rows, "new_key": None, "new_name": ""})
 
 
@@ -244,7 +227,7 @@ def keys(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -> Response:
     row, key = create_api_key(session=session, name=name)
     session.flush()
-    rows = session.exec(select(ApiKey).order_by(ApiKey.created_at.desc())).all()  # type: ignore[attr-defined]
+    rows = svc.api_keys(session)
     # shown once, in this response only: never stored, never in a URL (no redirect)
     return render(
         request,

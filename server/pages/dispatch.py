@@ -7,17 +7,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import select
 
 from ..auth import DispatcherUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
-from ..domain.sla import is_overdue
 from ..domain.status import CLOSE_REASONS
 from ..i18n import gettext as _
-from ..models import Activity, Channel, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
+from ..models import Channel, ServiceRequest
 from ..services import dashboard as dash
 from ..services import dispatch as svc
+from ..services.case_file import case_file, choices
 from ..services.photos import photo_url
 from ..services.requests import Actor, add_note, assign_crew, change_status, find_request, set_priority
 from ..templating import render
@@ -30,10 +29,11 @@ Version = Annotated[int, Form()]
 
 
 def _choices(session: ReadSessionDep) -> dict:
+    lists = choices(session)
     return {
-        "services": session.exec(select(Service).order_by(Service.name)).all(),
-        "departments": session.exec(select(Department).order_by(Department.name)).all(),
-        "crews": session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all(),
+        "services": lists.services,
+        "departments": lists.departments,
+        "crews": lists.crews,
         "channels": [c.value for c in Channel],
         "sorts": svc.SORTS,
         "close_reasons": CLOSE_REASONS,
@@ -123,32 +123,22 @@ def dashboard(request: Request, user: DispatcherUser, session: ReadSessionDep, c
 
 @router.get("/requests/{public_id}")
 def detail(request: Request, public_id: str, user: DispatcherUser, session: ReadSessionDep) -> Response:
-    req = find_request(session, public_id)
-    service = session.get(Service, req.service_id)
-    timeline = session.exec(
-        select(Activity).where(Activity.request_id == req.id).order_by(Activity.created_at, Activity.id)  # type: ignore[arg-type]
-    ).all()
-    photos = session.exec(select(Photo).where(Photo.request_id == req.id).order_by(Photo.id)).all()  # type: ignore[arg-type]
-    followers = session.exec(select(Follower).where(Follower.request_id == req.id)).all()
-    master = session.get(ServiceRequest, req.duplicate_of_id) if req.duplicate_of_id else None
-    duplicates = session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
+    case = case_file(session, public_id)
     return render(
         request,
         "dispatch/detail.html",
         {
-            "req": req,
-            "service": service,
-            "department": session.get(Department, service.department_id)
-            if service and service.department_id
-            else None,
-            "crew": session.get(Crew, req.crew_id) if req.crew_id else None,
-            "timeline": timeline,
-            "photos": photos,
+            "req": case.req,
+            "service": case.service,
+            "department": case.department,
+            "crew": case.crew,
+            "timeline": case.timeline,
+            "photos": case.photos,
             "photo_url": photo_url,
-            "followers": followers,
-            "master": master,
-            "duplicates": duplicates,
-            "overdue": is_overdue(req.expected_at, str(req.status), utcnow()),
+            "followers": case.followers,
+            "master": case.master,
+            "duplicates": case.duplicates,
+            "overdue": case.overdue,
             "done": request.query_params.get("done", ""),
             **_choices(session),
         },

@@ -9,7 +9,18 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from ..domain.errors import Conflict, Invalid, NotFound
-from ..models import Crew, Department, KnowledgeArticle, Role, Service, User, utcnow
+from ..models import (
+    ApiKey,
+    Crew,
+    Department,
+    KnowledgeArticle,
+    Role,
+    Service,
+    ServiceRequest,
+    Status,
+    User,
+    utcnow,
+)
 from .accounts import create_user
 from .catalog import i18n_of
 
@@ -246,3 +257,56 @@ def save_article(
     session.add(art)
     session.flush()
     return art
+
+
+# ---------------------------------------------------------------- what the pages list
+
+
+def overview(session: Session) -> dict[str, int]:
+    """The counts on the administration home page."""
+
+    def count(model: type, *where: Any) -> int:
+        return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+    return {
+        "departments": count(Department),
+        "services": count(Service),
+        "crews": count(Crew),
+        "users": count(User),
+        "articles": count(KnowledgeArticle),
+        "keys": count(ApiKey, ApiKey.revoked_at.is_(None)),  # type: ignore[union-attr]
+        "open": count(ServiceRequest, ServiceRequest.status != Status.closed),
+    }
+
+
+def departments(session: Session) -> list[Department]:
+    return list(session.exec(select(Department).order_by(Department.name)).all())
+
+
+def crews(session: Session) -> list[Crew]:
+    return list(session.exec(select(Crew).order_by(Crew.name)).all())
+
+
+def services(session: Session) -> list[Service]:
+    return list(session.exec(select(Service).order_by(Service.group, Service.name)).all())
+
+
+def crew_members(session: Session) -> list[User]:
+    return list(session.exec(select(User).where(User.crew_id.is_not(None)).order_by(User.name)).all())  # type: ignore[union-attr]
+
+
+def users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(User.active.desc(), User.name)).all())  # type: ignore[attr-defined]
+
+
+def articles(session: Session) -> list[KnowledgeArticle]:
+    return list(session.exec(select(KnowledgeArticle).order_by(KnowledgeArticle.title)).all())
+
+
+def api_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(ApiKey.created_at.desc())).all())  # type: ignore[attr-defined]
+
+
+def find(session: Session, model: Any, oid: int | None) -> Any:
+    """The row being edited, or None for a new one."""
+    return session.get(model, oid) if oid else None

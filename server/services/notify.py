@@ -359,6 +359,22 @@ def follow_with_subscription(
     return add_follower(session=session, req=req, push_subscription_id=sub.id)
 
 
+def subscriptions_of(session: Session, *, user_id: int | None, token: str) -> list[PushSubscription]:
+    """The devices a staff member registered, and the one this anonymous browser holds the token of."""
+    subs: list[PushSubscription] = []
+    if user_id is not None:
+        subs += session.exec(
+            select(PushSubscription)
+            .where(PushSubscription.user_id == user_id)
+            .order_by(col(PushSubscription.id))
+        ).all()
+    if token:
+        sub = session.exec(select(PushSubscription).where(PushSubscription.token == token)).first()
+        if sub is not None and sub not in subs:
+            subs.append(sub)
+    return subs
+
+
 def followed_requests(session: Session, sub: PushSubscription) -> list[tuple[ServiceRequest, Follower]]:
     return list(
         session.exec(

@@ -1,0 +1,67 @@
+"""Everything a dispatcher sees about one request, and the lists their filters and forms choose from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from ..domain.sla import is_overdue
+from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
+from .requests import find_request
+
+
+@dataclass
+class CaseFile:
+    req: ServiceRequest
+    service: Service | None
+    department: Department | None
+    crew: Crew | None
+    timeline: list[Activity]  # internal entries too: this is for staff
+    photos: list[Photo]
+    followers: list[Follower]
+    master: ServiceRequest | None  # the request this one duplicates
+    duplicates: list[ServiceRequest]  # the requests merged into this one
+    overdue: bool
+
+
+def case_file(session: Session, public_id: str) -> CaseFile:
+    req = find_request(session, public_id)
+    service = session.get(Service, req.service_id)
+    return CaseFile(
+        req=req,
+        service=service,
+        department=session.get(Department, service.department_id)
+        if service and service.department_id
+        else None,
+        crew=session.get(Crew, req.crew_id) if req.crew_id else None,
+        timeline=list(
+            session.exec(
+                select(Activity)
+                .where(Activity.request_id == req.id)
+                .order_by(Activity.created_at, Activity.id)  # type: ignore[arg-type]
+            ).all()
+        ),
+        photos=list(session.exec(select(Photo).where(Photo.request_id == req.id).order_by(Photo.id)).all()),  # type: ignore[arg-type]
+        followers=list(session.exec(select(Follower).where(Follower.request_id == req.id)).all()),
+        master=session.get(ServiceRequest, req.duplicate_of_id) if req.duplicate_of_id else None,
+        duplicates=list(
+            session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
+        ),
+        overdue=is_overdue(req.expected_at, str(req.status), utcnow()),
+    )
+
+
+@dataclass
+class Choices:
+    services: list[Service]
+    departments: list[Department]
+    crews: list[Crew]  # active ones: what a request can be assigned to
+
+
+def choices(session: Session) -> Choices:
+    return Choices(
+        services=list(session.exec(select(Service).order_by(Service.name)).all()),
+        departments=list(session.exec(select(Department).order_by(Department.name)).all()),
+        crews=list(session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all()),
+    )
