@@ -61,3 +61,21 @@ def test_models_do_not_import_services_or_web() -> None:
 def test_only_photos_imports_pillow() -> None:
     users = [f.name for f in SERVER.rglob("*.py") if any(i.split(".")[0] == "PIL" for i in imports_of(f))]
     assert users == ["photos.py"]
+
+
+def test_routes_ask_services_and_never_build_queries() -> None:
+    """Routes are thin: what a page or an API lists comes from a service (the health check's SELECT 1 aside)."""
+    offenders = []
+    for f in [*files("pages"), *files("api")]:
+        if f.name == "health.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "select":
+                offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "exec"
+                and getattr(node.value, "id", "") == "session"
+            ):
+                offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
