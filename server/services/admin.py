@@ -22,7 +22,7 @@ from ..models import (
     utcnow,
 )
 from .accounts import create_user
-from .catalog import i18n_of
+from .catalog import attribute_record
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -113,21 +113,7 @@ def parse_questions(text: str) -> list[dict[str, Any]]:
             raise Invalid("Question %(n)s: a list question needs values.", field="attributes", n=i)
         if not all(isinstance(v, dict) and "key" in v and "name" in v for v in values):
             raise Invalid("Question %(n)s: each value needs a key and a name.", field="attributes", n=i)
-        out.append(
-            {
-                "code": code,
-                "variable": bool(q.get("variable", True)),
-                "datatype": datatype,
-                "required": bool(q.get("required", False)),
-                "datatype_description": str(q.get("datatype_description", "")),
-                "order": int(q.get("order", i)),
-                "description": str(q["description"]),
-                "values": [
-                    {"key": str(v["key"]), "name": str(v["name"]), **i18n_of(v, ("name",))} for v in values
-                ],
-                **i18n_of(q, ("description", "datatype_description")),  # translations edited with the rest
-            }
-        )
+        out.append(attribute_record(q, i))
     return out
 
 

@@ -39,23 +39,26 @@ def _check_attributes(service_code: str, attrs: list[dict[str, Any]]) -> list[di
             raise Invalid(f"Service {service_code}: attribute {a.get('code')} has unknown datatype {dtype}")
         if dtype.endswith("valuelist") and not a.get("values"):
             raise Invalid(f"Service {service_code}: attribute {a.get('code')} needs values")
-        out.append(
-            {
-                "code": str(a["code"]),
-                "variable": bool(a.get("variable", True)),
-                "datatype": dtype,
-                "required": bool(a.get("required", False)),
-                "datatype_description": a.get("datatype_description", ""),
-                "order": int(a.get("order", i + 1)),
-                "description": a.get("description", a["code"]),
-                "values": [
-                    {"key": str(v["key"]), "name": v["name"], **i18n_of(v, ("name",))}
-                    for v in a.get("values", [])
-                ],
-                **i18n_of(a, ("description", "datatype_description")),
-            }
-        )
+        out.append(attribute_record(a, i + 1))
     return out
+
+
+def attribute_record(a: dict[str, Any], position: int) -> dict[str, Any]:
+    """One checked question as stored: Open311's attribute fields and its translations, nothing else."""
+    return {
+        "code": str(a["code"]).strip(),
+        "variable": bool(a.get("variable", True)),
+        "datatype": a.get("datatype", "string"),
+        "required": bool(a.get("required", False)),
+        "datatype_description": str(a.get("datatype_description", "")),
+        "order": int(a.get("order", position)),
+        "description": str(a.get("description", a["code"])),
+        "values": [
+            {"key": str(v["key"]), "name": str(v["name"]), **i18n_of(v, ("name",))}
+            for v in a.get("values") or []
+        ],
+        **i18n_of(a, ("description", "datatype_description")),
+    }
 
 
 def i18n_of(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 from ..city import City
 from ..domain.errors import Invalid, NotFound
 from ..domain.geo import box_around, distance_m
+from ..domain.translated import translated
+from ..i18n import LANGUAGES
 from ..models import Activity, Address, Follower, Photo, PushSubscription, Service, ServiceRequest, Status
 from .catalog import normalise_address
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
@@ -43,10 +45,10 @@ def search_services(session: Session, query: str) -> list[Service]:
     scored: list[tuple[int, Service]] = []
     for s in services:
         # the name and description in every language the city file gives: "bache" finds Pothole too
-        names = " | ".join([s.name, *(t.get("name", "") for t in (s.translations or {}).values())]).lower()
-        texts = [s.description, *(t.get("description", "") for t in (s.translations or {}).values())]
+        names = " | ".join(translated(s, "name", lang) for lang in LANGUAGES).lower()
+        texts = " ".join(translated(s, "description", lang) for lang in LANGUAGES).lower()
         keywords = s.keywords.lower()
-        hay = " ".join((names, s.group.lower(), keywords, " ".join(texts).lower()))
+        hay = " ".join((names, s.group.lower(), keywords, texts))
         if q in names:
             score = 0
         elif any(q in k.strip() for k in keywords.split(",")):
