@@ -12,6 +12,7 @@ from ..auth import AdminUser
 from ..deps import ReadSessionDep, SessionDep
 from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
+from ..services import catalog
 from ..services.apikeys import create_api_key, revoke_api_key
 from ..templating import render
 
@@ -33,7 +34,7 @@ def _done(path: str, what: str) -> Response:
 def _ctx(request: Request, session: ReadSessionDep, **extra: object) -> dict:
     return {
         "done": request.query_params.get("done", ""),
-        "departments": svc.departments(session),
+        "departments": catalog.departments(session),
         "crews": svc.crews(session),
         **extra,
     }

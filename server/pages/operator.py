@@ -23,7 +23,7 @@ from ..domain.errors import Invalid
 from ..i18n import LANGUAGES
 from ..models import Call, CallOutcome, Department, Service, User, utcnow
 from ..services import calls as call_log
-from ..services import intake, knowledge
+from ..services import catalog, intake, knowledge
 from ..templating import render
 
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -113,7 +113,7 @@ def operator_home(
     request: Request, user: OperatorUser, session: ReadSessionDep, ended: int | None = None
 ) -> Response:
     today = call_log.calls_today(session, user, request.app.state.city.tz)
-    depts = {d.id: d for d in intake.departments(session)}
+    depts = {d.id: d for d in catalog.departments(session)}
     return render(
         request,
         "operator/home.html",
@@ -149,7 +149,7 @@ def call_page(
             "services": intake.active_services(session),
             "service": service,
             "questions": intake.questions(service) if service else [],
-            "departments": intake.departments(session),
+            "departments": catalog.departments(session),
             "kb_query": kb,
             "kb_hits": knowledge.search(session, kb) if kb else [],
             "saved": saved,

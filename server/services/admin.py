@@ -265,10 +265,6 @@ def overview(session: Session) -> dict[str, int]:
     }
 
 
-def departments(session: Session) -> list[Department]:
-    return list(session.exec(select(Department).order_by(Department.name)).all())
-
-
 def crews(session: Session) -> list[Crew]:
     return list(session.exec(select(Crew).order_by(Crew.name)).all())
 

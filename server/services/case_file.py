@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
+from .catalog import departments
 from .requests import find_request
 
 
@@ -62,6 +63,6 @@ class Choices:
 def choices(session: Session) -> Choices:
     return Choices(
         services=list(session.exec(select(Service).order_by(Service.name)).all()),
-        departments=list(session.exec(select(Department).order_by(Department.name)).all()),
+        departments=departments(session),
         crews=list(session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all()),
     )

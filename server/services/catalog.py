@@ -43,6 +43,11 @@ def _check_attributes(service_code: str, attrs: list[dict[str, Any]]) -> list[di
     return out
 
 
+def departments(session: Session) -> list[Department]:
+    """Every department, by name: where a caller is transferred, what a request or article belongs to."""
+    return list(session.exec(select(Department).order_by(Department.name)).all())
+
+
 def attribute_record(a: dict[str, Any], position: int) -> dict[str, Any]:
     """One checked question as stored: Open311's attribute fields and its translations, nothing else."""
     return {

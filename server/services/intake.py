@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ..city import City
-from ..models import Address, Call, CallOutcome, Department, Follower, Service, ServiceRequest, User
+from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
 from .calls import calls_from, log_call, normalise_phone
 from .catalog import normalise_address
 from .knowledge import STOP_WORDS
@@ -83,11 +83,6 @@ def service_by_code(session: Session, code: str) -> Service | None:
 
 def active_services(session: Session) -> list[Service]:
     return list(session.exec(select(Service).where(Service.active).order_by(Service.name)).all())
-
-
-def departments(session: Session) -> list[Department]:
-    """Where a caller can be transferred."""
-    return list(session.exec(select(Department).order_by(Department.name)).all())
 
 
 def questions(service: Service) -> list[dict[str, Any]]:
