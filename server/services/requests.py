@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..city import City
@@ -74,6 +75,12 @@ def get_service(session: Session, code: str, *, active_only: bool = True) -> Ser
     return service
 
 
+def _by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
+    if not key:
+        return None
+    return session.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
+
+
 def validate_location(city: City, lat: float | None, long: float | None, address: str) -> None:
     if lat is None or long is None:
         if not address.strip():
@@ -91,12 +98,9 @@ def create_request(
     *, session: Session, city: City, new: NewRequest, actor: Actor = RESIDENT
 ) -> ServiceRequest:
     """Create and flush a request; idempotent on `new.idempotency_key` (returns the first one)."""
-    if new.idempotency_key:
-        existing = session.exec(
-            select(ServiceRequest).where(ServiceRequest.idempotency_key == new.idempotency_key)
-        ).first()
-        if existing is not None:
-            return existing
+    existing = _by_idempotency_key(session, new.idempotency_key)
+    if existing is not None:
+        return existing
     service = get_service(session, new.service_code)
     description = (new.description or "").strip()
     if len(description) > MAX_DESCRIPTION:
@@ -127,8 +131,17 @@ def create_request(
         device_id=new.device_id[:100],
         account_id=new.account_id[:100],
     )
-    session.add(req)
-    session.flush()
+    try:
+        # a savepoint: two replays of one offline report racing on PostgreSQL both find no row above; the
+        # loser's insert waits for the winner's commit, fails on the unique key, and answers with its row
+        with session.begin_nested():
+            session.add(req)
+            session.flush()
+    except IntegrityError:
+        existing = _by_idempotency_key(session, new.idempotency_key)
+        if existing is None:
+            raise
+        return existing
     req.public_id = format_public_id(city.public_id_prefix, now, req.id)  # type: ignore[arg-type]
     session.add(
         Activity(
