@@ -7,6 +7,7 @@ before any inserts (on SQLite writers queue on BEGIN IMMEDIATE, so the barrier t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,10 +27,8 @@ def test_concurrent_replays_of_one_report_make_one_request(db, city) -> None:
 
             @event.listens_for(session, "before_flush")
             def wait_for_the_others(*_args: object) -> None:
-                try:
+                with contextlib.suppress(threading.BrokenBarrierError):
                     barrier.wait()
-                except threading.BrokenBarrierError:
-                    pass
 
             req = create_request(
                 session=session,
