@@ -95,7 +95,9 @@ class Received:
 class FakePushService:
     """`with FakePushService() as svc:` ... `svc.endpoint("sub-1")`; `svc.script("/push/sub-1", [(500, {}), ...])`."""
 
-    def __init__(self, keep_bodies: bool = True, tls: bool = True) -> None:
+    def __init__(
+        self, keep_bodies: bool = True, tls: bool = True, bind: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
         self.received: list[Received] = []
         self.count = 0
         self.keep_bodies = keep_bodies
@@ -143,7 +145,7 @@ class FakePushService:
             def log_message(self, *a: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(bind, Handler)
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda *a: None  # type: ignore[method-assign]  # refused handshakes
         if tls:
@@ -152,7 +154,7 @@ class FakePushService:
             )
             self.base = f"https://{FAKE_HOST}:{self.httpd.server_port}"
         else:
-            self.base = f"http://127.0.0.1:{self.httpd.server_port}"
+            self.base = f"http://{bind[0]}:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def endpoint(self, name: str) -> str:

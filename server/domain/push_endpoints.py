@@ -117,25 +117,19 @@ class Endpoint:
 def check_endpoint(url: str, rules: EndpointRules) -> Endpoint:
     """The endpoint, or Invalid (400) saying why it is refused. Looks at the URL only, never at DNS."""
     if not _URL_CHARS.fullmatch(url) or "\\" in url:
-        raise Invalid(
-            "This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid"
-        )
+        raise _not_an_endpoint()
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise Invalid(
-            "This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid"
-        ) from None
+        raise _not_an_endpoint() from None
     scheme = parts.scheme.lower()
     if scheme not in rules.schemes:
         raise Invalid(
             "A push endpoint must be an https:// address.", field="endpoint", code="endpoint_scheme"
         )
     if "@" in parts.netloc or not parts.hostname or port == 0:
-        raise Invalid(
-            "This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid"
-        )
+        raise _not_an_endpoint()
     literal = _ip_literal(parts.hostname)
     host = str(literal) if literal is not None else parts.hostname.rstrip(".")
     if literal is not None:
@@ -158,23 +152,29 @@ def check_endpoint(url: str, rules: EndpointRules) -> Endpoint:
 
 def check_address(ip: Address, rules: EndpointRules) -> None:
     if not rules.address_ok(ip):
-        raise Invalid(
-            "Push endpoints on private, local or reserved addresses are refused.",
-            field="endpoint",
-            code="endpoint_address",
-        )
+        raise _inside()
 
 
 def check_resolved(addresses: Iterable[Address], rules: EndpointRules) -> list[Address]:
     """Every address a name resolves to must pass: one inside answer refuses the name (DNS rebinding)."""
     found = list(dict.fromkeys(addresses))
     if not found:
-        raise Invalid(
-            "This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid"
-        )
+        raise _not_an_endpoint()
     for ip in found:
         check_address(ip, rules)
     return found
+
+
+def _not_an_endpoint() -> Invalid:
+    return Invalid("This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid")
+
+
+def _inside() -> Invalid:
+    return Invalid(
+        "Push endpoints on private, local or reserved addresses are refused.",
+        field="endpoint",
+        code="endpoint_address",
+    )
 
 
 def _ip_literal(hostname: str) -> Address | None:
@@ -189,16 +189,10 @@ def _check_name(host: str) -> None:
     disguise that the resolver would still read as one (2130706433, 0177.0.0.1, 0x7f.1, 127.1)."""
     labels = host.split(".")
     if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise Invalid(
-            "This push subscription has no valid endpoint.", field="endpoint", code="endpoint_invalid"
-        )
+        raise _not_an_endpoint()
     if len(labels) < 2 or _NUMERIC_LABEL.fullmatch(labels[-1]) or _is_local_name(host):
         # one label resolves through the search domains, to internal hosts ("metadata", "intranet")
-        raise Invalid(
-            "Push endpoints on private, local or reserved addresses are refused.",
-            field="endpoint",
-            code="endpoint_address",
-        )
+        raise _inside()
 
 
 def _is_local_name(host: str) -> bool:
