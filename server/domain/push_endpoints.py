@@ -64,9 +64,8 @@ def is_public_address(ip: Address) -> bool:
     if isinstance(ip, IPv6Address):
         if ip.ipv4_mapped is not None:
             return is_public_address(ip.ipv4_mapped)
-        if (
-            ip.scope_id or ip not in _GLOBAL_UNICAST_V6
-        ):  # ::1, ::, fc00::/7, fe80::/10, ff00::/8, 64:ff9b::/96
+        # outside 2000::/3: ::1, ::, fc00::/7, fe80::/10, ff00::/8, 64:ff9b::/96 (NAT64), ...
+        if ip.scope_id or ip not in _GLOBAL_UNICAST_V6:
             return False
         return ip.is_global and not any(ip in n for n in _REFUSED_V6)
     return ip.is_global and not any(ip in n for n in _REFUSED_V4)
