@@ -37,7 +37,7 @@ from server.migrations import upgrade  # noqa: E402
 from server.models import Outbox, PushSubscription, utcnow  # noqa: E402
 from server.services.catalog import import_city  # noqa: E402
 from server.worker import Policy, Worker  # noqa: E402
-from tests.fake_push import BrowserKeys  # noqa: E402
+from tests.fake_push import BrowserKeys, local_sender  # noqa: E402
 
 DEVICES = 1000
 WARM = 500
@@ -108,7 +108,8 @@ def run(database_url: str, var_dir: pathlib.Path, base: str, n: int, label: str)
         import_city(session=s, city=load_city(settings.city_file))
     queue(engine, base, n)
     count0 = int(httpx.get(base + "/count").text)
-    worker = Worker(settings, engine, policy=Policy(batch=100))
+    sender = local_sender(settings)  # the service is plain http on 127.0.0.1: refused by production's rules
+    worker = Worker(settings, engine, policy=Policy(batch=100), sender=sender)
     sent = 0
     while sent < min(WARM, n // 2):  # warm-up: imports, key loading, connection pools, allocator
         sent += worker.run_once().sent
@@ -125,6 +126,7 @@ def run(database_url: str, var_dir: pathlib.Path, base: str, n: int, label: str)
     elapsed = time.perf_counter() - started
     rss_end, file_end = rss_mb(), rss_mb("RssFile")
     received = int(httpx.get(base + "/count").text) - count0
+    sender.close()
     engine.dispose()
     return {
         "db": label,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, description="Log every HTTP request (the proxy in front usually does)")
     vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
     vapid_subject: str = Field("mailto:311@example.org", description="VAPID 'sub' claim")
+    push_allowed_hosts: str = Field(
+        "", description="Push endpoints' host suffixes, comma-separated; empty means any public host"
+    )
     smtp_host: str = Field("", description="SMTP server; empty disables e-mail (messages are logged)")
     smtp_port: int = Field(25, description="SMTP port")
     smtp_user: str = Field("", description="SMTP user")

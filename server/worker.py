@@ -8,7 +8,9 @@ of each message is committed right after it is sent.
 
 Outcomes: 2xx sent; 404/410 the subscription is deleted and its queued rows are dead; 429, 5xx and
 network errors retried with exponential backoff, or after `Retry-After` when the service gives one;
-other 4xx dead at once; after MAX_ATTEMPTS dead.
+other 4xx and 3xx (redirects are never followed) dead at once; after MAX_ATTEMPTS dead. An endpoint the
+sender refuses (not https, a private or local address, also after DNS resolution, or a host outside
+PUSH_ALLOWED_HOSTS) is never contacted: the refusal is logged and the subscription forgotten like a gone one.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ class Stats:
     dead: int = 0
     gone: int = 0
     released: int = 0
+    refused: int = 0
 
     def add(self, other: Stats) -> None:
-        for k in ("claimed", "sent", "retried", "dead", "gone", "released"):
+        for k in ("claimed", "sent", "retried", "dead", "gone", "released", "refused"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
@@ -84,13 +87,9 @@ class Job:
 
 @dataclass
 class Outcome:
-    kind: str  # sent | retry | dead | gone
+    kind: str  # sent | retry | dead | gone | refused
     error: str = ""
     delay_s: float = 0.0
-
-
-PushSender = Callable[[dict[str, Any], dict[str, Any]], push.Result]
-Mailer = Callable[[EmailMessage], None]
 
 
 class Worker:
@@ -101,11 +100,13 @@ class Worker:
         *,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sender: push.Sender | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings)
         self.policy = policy or Policy()
         self.clock = clock
+        self.sender = sender or push.Sender(settings)
 
     # --- claiming ------------------------------------------------------------------------------------
 
@@ -158,7 +159,9 @@ class Worker:
         if job.channel == "push":
             if job.subscription is None:
                 return Outcome("dead", "no push subscription")
-            result = push.send(job.subscription, job.payload, settings=self.settings)
+            result = self.sender.send(job.subscription, job.payload)
+            if result.refused:
+                return Outcome("refused", f"endpoint refused: {result.refused}")
             if result.ok:
                 return Outcome("sent")
             if result.gone:
@@ -239,7 +242,7 @@ class Worker:
         with session_scope(self.engine) as s:
             self._no_fsync_wait(s)
             s.exec(update(Outbox).where(col(Outbox.id) == job.id).values(**values))  # type: ignore[call-overload]
-            if kind == "gone" and job.subscription_id:
+            if kind in ("gone", "refused") and job.subscription_id:
                 forget_subscription(s, job.subscription_id, reason=outcome.error)
 
     def _no_fsync_wait(self, session: Session) -> None:
@@ -273,6 +276,13 @@ class Worker:
             elif outcome.kind == "gone":
                 stats.gone += 1
                 gone.add(job.subscription_id)  # type: ignore[arg-type]
+            elif outcome.kind == "refused":  # someone registered an endpoint we must not contact: say so
+                stats.refused += 1
+                gone.add(job.subscription_id)  # type: ignore[arg-type]
+                log.warning(
+                    "outbox %s: subscription %s forgotten, %s", job.id, job.subscription_id, outcome.error
+                )
+                continue
             elif outcome.kind == "retry" and job.attempts + 1 < self.policy.max_attempts:
                 stats.retried += 1
             else:
@@ -332,6 +342,7 @@ def run_once(settings: Settings, engine: Engine | None = None, now: datetime | N
     try:
         return worker.run_once(now)
     finally:
+        worker.sender.close()
         if engine is None:
             worker.engine.dispose()
 
@@ -341,4 +352,8 @@ def run_forever(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Worker(settings).run_forever(stop)
+    worker = Worker(settings)
+    try:
+        worker.run_forever(stop)
+    finally:
+        worker.sender.close()

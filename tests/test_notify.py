@@ -189,13 +189,14 @@ def test_resident_subscribes_follows_lists_and_removes(client, session, city):
     sub = r.json()
     assert sub["following"][0]["public_id"] == req.public_id and sub["token"]
     assert not sub["staff"]
-    # again (e.g. the page re-subscribes): same row, still one follower
+    # again (the page re-subscribes, with the token it kept, as push.js does): same row, still one follower
     r = client.post(
         "/api/push/subscriptions",
         json=browser_body(b, "https://push.example/r1", public_id=req.public_id),
-        headers={"X-CSRF-Token": token},
+        headers={"X-CSRF-Token": token, "X-Push-Token": sub["token"]},
     )
     assert r.json()["id"] == sub["id"] and len(r.json()["following"]) == 1
+    assert r.json()["token"] == sub["token"]
 
     assert client.get("/api/push/subscriptions").json() == {"subscriptions": []}
     listed = client.get("/api/push/subscriptions", headers={"X-Push-Token": sub["token"]}).json()[

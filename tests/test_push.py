@@ -9,13 +9,20 @@ import pytest
 
 from server import push
 from server.config import Settings
-from tests.fake_push import BrowserKeys, FakePushService, verify_vapid
+from tests.fake_push import FAKE_HOST, BrowserKeys, FakePushService, local_sender, verify_vapid
 
 
 @pytest.fixture
 def service():
     with FakePushService() as svc:
         yield svc
+
+
+@pytest.fixture
+def sender(settings):
+    s = local_sender(settings)
+    yield s
+    s.close()
 
 
 def test_vapid_key_is_generated_once_and_kept(tmp_path):
@@ -35,14 +42,16 @@ def test_vapid_key_from_settings(tmp_path):
     assert not (tmp_path / "b" / "vapid_private_key.pem").exists()
 
 
-def test_round_trip_decrypts_and_vapid_verifies(settings, service):
+def test_round_trip_decrypts_and_vapid_verifies(settings, service, sender):
     browser = BrowserKeys()
     endpoint = service.endpoint("sub-1")
     payload = {"title": "311-2026-000001 is closed", "url": "/requests/311-2026-000001"}
-    result = push.send(browser.subscription(endpoint), payload, settings=settings)
+    result = sender.send(browser.subscription(endpoint), payload)
     assert result.ok and result.status == 201
     [got] = service.received
     assert got.headers["content-encoding"] == "aes128gcm"
+    assert got.headers["host"] == service.base.removeprefix("https://")  # the name, though we dialled the IP
+    assert service.base.startswith(f"https://{FAKE_HOST}:")
     assert int(got.headers["ttl"]) == push.TTL_S
     assert browser.decrypt(got.body) == payload
     claims = verify_vapid(got.headers["authorization"], push.application_server_key(settings))
@@ -51,11 +60,11 @@ def test_round_trip_decrypts_and_vapid_verifies(settings, service):
     assert time.time() < claims["exp"] <= time.time() + 24 * 3600
 
 
-def test_each_push_service_gets_its_own_audience(settings):
+def test_each_push_service_gets_its_own_audience(settings, sender):
     browser = BrowserKeys()
     with FakePushService() as a, FakePushService() as b:
-        assert push.send(browser.subscription(a.endpoint("x")), {"t": 1}, settings=settings).ok
-        assert push.send(browser.subscription(b.endpoint("y")), {"t": 2}, settings=settings).ok
+        assert sender.send(browser.subscription(a.endpoint("x")), {"t": 1}).ok
+        assert sender.send(browser.subscription(b.endpoint("y")), {"t": 2}).ok
         key = push.application_server_key(settings)
         assert verify_vapid(a.received[0].headers["authorization"], key)["aud"] == a.base
         assert verify_vapid(b.received[0].headers["authorization"], key)["aud"] == b.base
@@ -73,10 +82,10 @@ def test_each_push_service_gets_its_own_audience(settings):
         (413, {}, False, False, False, None),
     ],
 )
-def test_answers_are_classified(settings, service, status, headers, ok, gone, retryable, retry_after):
+def test_answers_are_classified(sender, service, status, headers, ok, gone, retryable, retry_after):
     endpoint = service.endpoint("s")
     service.script(endpoint, [(status, headers)])
-    r = push.send(BrowserKeys().subscription(endpoint), {"t": 1}, settings=settings)
+    r = sender.send(BrowserKeys().subscription(endpoint), {"t": 1})
     assert (r.status, r.ok, r.gone, r.retryable, r.retry_after_s) == (
         status,
         ok,
@@ -86,16 +95,16 @@ def test_answers_are_classified(settings, service, status, headers, ok, gone, re
     )
 
 
-def test_network_error_is_retryable_not_raised(settings):
+def test_network_error_is_retryable_not_raised(sender):
     with FakePushService() as svc:
         endpoint = svc.endpoint("gone-away")
-    r = push.send(BrowserKeys().subscription(endpoint), {"t": 1}, settings=settings, timeout=2)
+    r = sender.send(BrowserKeys().subscription(endpoint), {"t": 1}, timeout=2)
     assert r.status == 0 and r.retryable and r.error
 
 
-def test_broken_subscription_keys_are_permanent(settings, service):
+def test_broken_subscription_keys_are_permanent(sender, service):
     sub = {"endpoint": service.endpoint("bad"), "keys": {"p256dh": "bm90LWEta2V5", "auth": "c2VjcmV0"}}
-    r = push.send(sub, {"t": 1}, settings=settings)
+    r = sender.send(sub, {"t": 1})
     assert not r.ok and not r.retryable and not r.gone
     assert service.received == []
 

@@ -18,7 +18,7 @@ from server.services import notify
 from server.services.requests import RESIDENT, Actor, add_note, change_status
 from server.worker import Policy, Worker
 from tests.factories import make_request
-from tests.fake_push import BrowserKeys, FakePushService, verify_vapid
+from tests.fake_push import BrowserKeys, FakePushService, local_sender, verify_vapid
 
 
 @pytest.fixture
@@ -28,8 +28,14 @@ def service():
 
 
 @pytest.fixture
-def worker(settings, db):
-    return Worker(settings, db)
+def sender(settings):
+    with local_sender(settings) as s:
+        yield s
+
+
+@pytest.fixture
+def worker(settings, db, sender):
+    return Worker(settings, db, sender=sender)
 
 
 def follow_with_device(session: Session, req, endpoint: str, browser: BrowserKeys | None = None):
@@ -151,26 +157,26 @@ def test_410_deletes_the_subscription_and_falls_back_to_email(session, city, ser
     assert outbox(session)[-1].channel == "email"
 
 
-def test_network_errors_are_retried(session, city, settings, db):
+def test_network_errors_are_retried(session, city, settings, db, sender):
     with FakePushService() as svc:
         endpoint = svc.endpoint("later")
     req = make_request(session, city)
     follow_with_device(session, req, endpoint)
     add_note(session=session, req=req, actor=Actor(label="Ops"), note="x", public=True)
     session.commit()
-    stats = Worker(settings, db).run_once()
+    stats = Worker(settings, db, sender=sender).run_once()
     assert stats.retried == 1
     [row] = outbox(session)
     assert row.sent_at is None and not row.dead and row.attempts == 1 and row.last_error.startswith("0 ")
 
 
-def test_gives_up_after_max_attempts(session, city, settings, db, service):
+def test_gives_up_after_max_attempts(session, city, settings, db, service, sender):
     req = make_request(session, city)
     follow_with_device(session, req, service.endpoint("down"))
     service.script(service.endpoint("down"), [(503, {"Retry-After": "1"})] * 3)
     add_note(session=session, req=req, actor=Actor(label="Ops"), note="x", public=True)
     session.commit()
-    w = Worker(settings, db, policy=Policy(max_attempts=3))
+    w = Worker(settings, db, policy=Policy(max_attempts=3), sender=sender)
     t = utcnow()
     for i in range(4):
         w.run_once(t + timedelta(seconds=5 * i))
@@ -179,12 +185,15 @@ def test_gives_up_after_max_attempts(session, city, settings, db, service):
     assert len(service.received) == 3
 
 
-def test_a_leased_row_is_not_claimed_again_until_the_lease_ends(session, city, settings, db, service):
+def test_a_leased_row_is_not_claimed_again_until_the_lease_ends(session, city, settings, db, service, sender):
     req = make_request(session, city)
     follow_with_device(session, req, service.endpoint("x"))
     add_note(session=session, req=req, actor=Actor(label="Ops"), note="x", public=True)
     session.commit()
-    a, b = Worker(settings, db, policy=Policy(lease_s=60)), Worker(settings, db)
+    a, b = (
+        Worker(settings, db, policy=Policy(lease_s=60), sender=sender),
+        Worker(settings, db, sender=sender),
+    )
     now = utcnow()
     assert len(a.claim(now)) == 1  # a crashes after claiming
     assert b.run_once(now + timedelta(seconds=30)).claimed == 0
@@ -192,7 +201,7 @@ def test_a_leased_row_is_not_claimed_again_until_the_lease_ends(session, city, s
     assert len(service.received) == 1
 
 
-def test_two_workers_deliver_each_message_exactly_once(session, city, settings, db, service):
+def test_two_workers_deliver_each_message_exactly_once(session, city, settings, db, service, sender):
     n_devices, n_notes = 20, 10
     req = make_request(session, city)
     for i in range(n_devices):
@@ -203,7 +212,9 @@ def test_two_workers_deliver_each_message_exactly_once(session, city, settings, 
     assert len(outbox(session)) == n_devices * n_notes
 
     # two engines, as two worker processes would have (on PostgreSQL: FOR UPDATE SKIP LOCKED between them)
-    workers = [Worker(settings, make_engine(settings), policy=Policy(batch=7)) for _ in range(2)]
+    workers = [
+        Worker(settings, make_engine(settings), policy=Policy(batch=7), sender=sender) for _ in range(2)
+    ]
     results = []
     errors = []
     barrier = threading.Barrier(2)
@@ -293,11 +304,11 @@ def test_a_resident_following_twice_is_told_once(session, city, service, worker)
     assert worker.drain().sent == 1
 
 
-def test_run_forever_sends_and_stops(session, city, settings, db, service):
+def test_run_forever_sends_and_stops(session, city, settings, db, service, sender):
     req = make_request(session, city)
     follow_with_device(session, req, service.endpoint("loop"))
     stop = threading.Event()
-    w = Worker(settings, db)
+    w = Worker(settings, db, sender=sender)
     t = threading.Thread(target=w.run_forever, kwargs={"stop": stop, "idle_s": 0.05})
     t.start()
     try:

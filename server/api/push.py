@@ -2,14 +2,15 @@
 
 Residents have no account: the browser keeps the subscription's `token` (returned when it subscribes)
 and sends it as `X-Push-Token` to list or remove it. Staff subscriptions belong to the signed-in user.
+Endpoints must be https URLs of public hosts (PUSH_ALLOWED_HOSTS narrows them to known push services);
+a token is only ever returned to the subscription's owner (see notify.save_subscription).
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -18,6 +19,7 @@ from .. import push
 from ..auth import DispatcherUser, OptionalUser
 from ..deps import ReadSessionDep, SessionDep, SettingsDep
 from ..domain.errors import Forbidden, NotFound
+from ..domain.push_endpoints import EndpointRules
 from ..i18n import current_language
 from ..i18n import gettext as _
 from ..models import PushSubscription, User
@@ -28,6 +30,14 @@ from ..templating import asset
 router = APIRouter(tags=["push"])
 
 TokenHeader = Annotated[str, Header(alias="X-Push-Token", max_length=64)]
+
+
+def endpoint_rules(settings: SettingsDep) -> EndpointRules:
+    """Which endpoints a browser may register: production's rules, from the settings."""
+    return push.endpoint_rules(settings)
+
+
+EndpointRulesDep = Annotated[EndpointRules, Depends(endpoint_rules)]
 
 
 class Keys(BaseModel):
@@ -79,10 +89,7 @@ def _owned(session: Session, sub_id: int, user: User | None, token: str) -> Push
     sub = session.get(PushSubscription, sub_id)
     if sub is None:
         raise NotFound("No such subscription.", code="subscription_not_found")
-    mine = (user is not None and sub.user_id == user.id) or (
-        bool(token) and secrets.compare_digest(sub.token.encode(), token.encode())
-    )
-    if not mine:
+    if not notify.owns_subscription(sub, user_id=user.id if user else None, token=token):
         raise Forbidden("This subscription is not yours.", code="forbidden")
     return sub
 
@@ -114,7 +121,9 @@ def public_key(settings: SettingsDep) -> dict[str, Any]:
 
 
 @router.post("/api/push/subscriptions", status_code=201)
-def subscribe(body: Subscribe, session: SessionDep, user: OptionalUser) -> dict[str, Any]:
+def subscribe(
+    body: Subscribe, session: SessionDep, user: OptionalUser, rules: EndpointRulesDep, token: TokenHeader = ""
+) -> dict[str, Any]:
     sub = notify.save_subscription(
         session,
         endpoint=body.subscription.endpoint,
@@ -122,13 +131,16 @@ def subscribe(body: Subscribe, session: SessionDep, user: OptionalUser) -> dict[
         auth=body.subscription.keys.auth,
         language=current_language(),
         user_id=user.id if (user is not None and body.staff) else None,
+        rules=rules,
+        owner_user_id=user.id if user is not None else None,
+        owner_token=token,
     )
     if body.public_id or body.follower_token:
         req = find_request(session, body.public_id) if body.public_id else None
         if req is None:
             _, req = notify.follower_by_token(session, body.follower_token)
         notify.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
-    return _out(session, sub, with_token=True)
+    return _out(session, sub, with_token=True)  # the caller owns it: proven, or a fresh row (see above)
 
 
 @router.get("/api/push/subscriptions")

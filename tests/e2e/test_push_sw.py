@@ -16,7 +16,7 @@ from server.services.requests import Actor, assign_crew, change_status
 from server.worker import Worker
 from tests.e2e.conftest import axe_violations, login_as, wait_until
 from tests.factories import make_request, make_user
-from tests.fake_push import BrowserKeys, FakePushService
+from tests.fake_push import BrowserKeys, FakePushService, local_sender
 
 expect.set_options(timeout=15_000)  # the service worker's first install precaches the app shell
 
@@ -133,7 +133,8 @@ def test_staff_turns_device_notifications_on_and_off(
         # a dispatcher assigns a job to the crew: the worker pushes it to this device
         assign_crew(session=session, req=req, crew_id=user.crew_id, actor=Actor(label="Dispatch"))
         session.commit()
-        assert Worker(settings, engine).run_once().sent == 1
+        with local_sender(settings) as sender:  # reaches the fake push service on 127.0.0.1
+            assert Worker(settings, engine, sender=sender).run_once().sent == 1
         [got] = service.received
         data = browser_keys.decrypt(got.body)
         assert data["title"] == f"New job {req.public_id}" and data["url"] == f"/field/#job-{req.id}"
@@ -171,7 +172,8 @@ def test_resident_follow_hook_subscribes_and_stops(
 
         change_status(session=session, req=req, to="in_progress", actor=Actor(label="Ops"), note="Crew today")
         session.commit()
-        assert Worker(settings, engine).run_once().sent == 1
+        with local_sender(settings) as sender:  # reaches the fake push service on 127.0.0.1
+            assert Worker(settings, engine, sender=sender).run_once().sent == 1
         data = browser_keys.decrypt(service.received[0].body)
         assert data["title"] == f"{req.public_id} is in progress" and data["body"] == "Crew today"
         assert data["unfollow_url"] == f"/unfollow/{follower.token}"
