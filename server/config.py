@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
     secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
     open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
+    open311_rate_limit_address: str = Field(
+        "120/minute", description="Open311 POSTs per client address, counted before the api_key is checked"
+    )
+    report_rate_limit_address: str = Field("40/hour", description="Anonymous resident reports per address")
+    report_rate_limit_device: str = Field("10/hour", description="Anonymous resident reports per device")
     access_log: bool = Field(False, description="Log every HTTP request (the proxy in front usually does)")
     vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
     vapid_subject: str = Field("mailto:311@example.org", description="VAPID 'sub' claim")
