@@ -49,26 +49,38 @@ class Open311Route(APIRoute):
 
         async def route(request: Request) -> Response:
             try:
-                return await handler(await admit(request))
-            except DomainError as e:
-                status = e.status_code if e.status_code in (403, 404, 429) else 400
-                response = wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
-                if isinstance(e, RateLimited):
-                    response.headers["Retry-After"] = str(e.retry_after)
+                admitted = await admit(request)
+            except (DomainError, StarletteHTTPException) as e:
+                # refused before its body was read: close the connection rather than take in (and throw away)
+                # the rest of an upload nobody will look at
+                response = _refusal(request, e)
+                response.headers["Connection"] = "close"
                 return response
-            except StarletteHTTPException as e:  # e.g. a malformed multipart body
-                return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
-            except RequestValidationError as e:
-                where = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) for err in e.errors())
-                return wire.error(
-                    wire.fmt_of_path(request.url.path), 400, _("Bad argument: %(where)s", where=where)
-                )
+            try:
+                return await handler(admitted)
+            except (DomainError, StarletteHTTPException, RequestValidationError) as e:
+                return _refusal(request, e)
 
         return route
 
     async def admit(self, request: Request) -> Request:
         """Runs before FastAPI reads anything of the request (its dependencies, its body)."""
         return request
+
+
+def _refusal(request: Request, e: Exception) -> Response:
+    fmt = wire.fmt_of_path(request.url.path)
+    if isinstance(e, DomainError):
+        status = e.status_code if e.status_code in (403, 404, 429) else 400
+        response = wire.error(fmt, status, localized(e))
+        if isinstance(e, RateLimited):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    if isinstance(e, StarletteHTTPException):  # e.g. a malformed multipart body, a body over the cap
+        return wire.error(fmt, e.status_code, str(e.detail))
+    assert isinstance(e, RequestValidationError)
+    where = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) for err in e.errors())
+    return wire.error(fmt, 400, _("Bad argument: %(where)s", where=where))
 
 
 router = APIRouter(route_class=Open311Route)

@@ -31,8 +31,8 @@ TOO_MANY_WITH_KEY = N_("Too many requests with this api_key. Try again in %(seco
 
 
 async def admit_post(request: Request) -> Request:
-    """Before any of the body is read: the per-address limit (every post counts, whatever its key), the size
-    cap from Content-Length, and the api_key when it is in the query string, with its own limit. A key sent in
+    """Before any of the body is read: the per-address limit (every post counts, whatever its key), the api_key
+    when it is in the query string (with its own limit), and the size declared by Content-Length. A key sent in
     the body can only be read by parsing it: the form is parsed within bounds (fields, parts, total bytes) and
     the key checked before anything else is done with it. Returns the request whose body reads are bounded."""
     state, settings = request.app.state, request.app.state.settings
@@ -43,12 +43,12 @@ async def admit_post(request: Request) -> Request:
     )
     if wait:
         raise RateLimited(TOO_MANY_FROM_ADDRESS, retry_after=wait, seconds=wait)
+    api_key = request.query_params.get("api_key")
+    key = await run_in_threadpool(_authorize, request, api_key) if api_key is not None else None
     cap = FORM_MAX_BYTES + (settings.photo_max_bytes if _is_multipart(request) else 0)
     if _content_length(request) > cap:
         raise _too_large(cap)
     bounded = Request(request.scope, _bounded_receive(request.receive, cap))
-    api_key = request.query_params.get("api_key")
-    key = await run_in_threadpool(_authorize, request, api_key) if api_key is not None else None
     form = await bounded.form(max_files=1, max_fields=MAX_FIELDS, max_part_size=FIELD_MAX_BYTES)
     if key is None:
         value = form.get("api_key")
