@@ -8,7 +8,7 @@ import threading
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password")
     smtp_from: str = Field("311@example.org", description="Sender address of e-mails")
     smtp_starttls: bool = Field(False, description="Use STARTTLS")
+
+    @field_validator(
+        "open311_rate_limit",
+        "open311_rate_limit_address",
+        "report_rate_limit_address",
+        "report_rate_limit_device",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # "40/hour", "1 per 10 seconds": a typo stops the start, not every post
+        return value
 
     @cached_property
     def media_path(self) -> Path:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import select
 
 from server.config import Settings
@@ -91,6 +92,8 @@ def test_defaults_suit_a_shared_public_network() -> None:
     s = Settings()
     assert s.report_rate_limit_address == "40/hour" and s.report_rate_limit_device == "10/hour"
     assert s.open311_rate_limit_address == "120/minute"
+    with pytest.raises(ValidationError):  # a typo stops the start, rather than failing every post
+        Settings(report_rate_limit_device="ten an hour")
 
 
 def test_eleventh_report_from_one_device_waits_and_another_device_is_unaffected(app, db, session) -> None:
