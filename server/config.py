@@ -8,7 +8,7 @@ import threading
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
     secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
     open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
+    open311_rate_limit_address: str = Field(
+        "120/minute", description="Open311 POSTs per client address, counted before the api_key is checked"
+    )
+    report_rate_limit_address: str = Field("40/hour", description="Anonymous resident reports per address")
+    report_rate_limit_device: str = Field("10/hour", description="Anonymous resident reports per device")
     access_log: bool = Field(False, description="Log every HTTP request (the proxy in front usually does)")
     vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
     vapid_subject: str = Field("mailto:311@example.org", description="VAPID 'sub' claim")
@@ -47,6 +52,19 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password")
     smtp_from: str = Field("311@example.org", description="Sender address of e-mails")
     smtp_starttls: bool = Field(False, description="Use STARTTLS")
+
+    @field_validator(
+        "open311_rate_limit",
+        "open311_rate_limit_address",
+        "report_rate_limit_address",
+        "report_rate_limit_device",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # "40/hour", "1 per 10 seconds": a typo stops the start, not every post
+        return value
 
     @cached_property
     def media_path(self) -> Path:

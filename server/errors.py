@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .domain.errors import DomainError
 from .i18n import gettext as _
+from .ratelimit import RateLimited
 
 
 class NotAuthenticated(Exception):
@@ -54,6 +55,12 @@ def install(app: FastAPI) -> None:
                 media_type="text/html",
             )
         return _page(request, exc.status_code, _("Sorry"), message)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        response = await domain_error(request, exc)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:

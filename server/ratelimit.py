@@ -7,14 +7,18 @@ Each hit is one upsert in its own short transaction: it counts even when the req
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
+from typing import Any
 
 from limits import parse as parse_limit
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from .domain.errors import DomainError
 
 # One statement on both databases (SQLite 3.35+ and PostgreSQL): a new window, or one more hit in the current.
 _INCR = text(
@@ -77,6 +81,17 @@ class DatabaseStorage(Storage):
             conn.execute(text("DELETE FROM rate_counter WHERE key = :key"), {"key": key})
 
 
+class RateLimited(DomainError):
+    """Over a limit: 429 with a Retry-After header of `retry_after` seconds, in whatever format the caller
+    gets its errors (server/errors.py, and the Open311 error documents)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, **params: object) -> None:
+        super().__init__(message, code="rate_limit", **params)
+        self.retry_after = retry_after
+
+
 class RateLimiter:
     """`allow(rate, *identifiers)`: one more hit, and whether it is within `rate` ("60/minute")."""
 
@@ -90,3 +105,31 @@ class RateLimiter:
         """Whole seconds until the current window ends (for a Retry-After header)."""
         reset_at = self._limiter.get_window_stats(parse_limit(rate), *identifiers).reset_time
         return max(1, math.ceil(reset_at - time.time()))
+
+    def wait(self, rate: str, *identifiers: str) -> int:
+        """One more hit: 0 when it is within `rate`, else the whole seconds until the window ends."""
+        if self.allow(rate, *identifiers):
+            return 0
+        return self.retry_after(rate, *identifiers)
+
+
+def limiter_of(state: Any) -> RateLimiter:
+    """The app's limiter (kept on `app.state`; the counts themselves are in the database)."""
+    limiter = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        limiter = state.rate_limiter = RateLimiter(state.engine)
+    return limiter
+
+
+def address_bucket(address: str) -> str:
+    """What one client address counts as: an IPv6 client holds a whole /64 (it picks any address in it at
+    will), so the /64 is counted; an IPv4 address as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]  # "testclient", "unknown": counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d from a dual-stack socket is that IPv4 address
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -28,13 +28,13 @@ from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
 from ..domain.errors import DomainError
 from ..errors import localized
 from ..i18n import gettext as _
-from ..models import utcnow
-from ..ratelimit import RateLimiter
+from ..models import ApiKey, utcnow
+from ..ratelimit import RateLimited
 from ..services import open311 as svc
-from ..services.apikeys import fingerprint
 from ..services.photos import process_upload
 from ..templating import render
 from . import open311_format as wire
+from .open311_admission import admit_post
 from .open311_cache import Entry, FreshRead, ResponseCache, SingleFlight
 
 PREFIX = "/open311/v2"
@@ -45,32 +45,45 @@ class Open311Route(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        admit = self.admit
 
         async def route(request: Request) -> Response:
             try:
-                return await handler(request)
-            except DomainError as e:
-                status = e.status_code if e.status_code in (403, 404, 429) else 400
-                response = wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
-                if isinstance(e, RateLimited):
-                    response.headers["Retry-After"] = str(e.params["seconds"])
+                admitted = await admit(request)
+            except (DomainError, StarletteHTTPException) as e:
+                # refused before its body was read: close the connection rather than take in (and throw away)
+                # the rest of an upload nobody will look at
+                response = _refusal(request, e)
+                response.headers["Connection"] = "close"
                 return response
-            except StarletteHTTPException as e:  # e.g. a malformed multipart body
-                return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
-            except RequestValidationError as e:
-                where = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) for err in e.errors())
-                return wire.error(
-                    wire.fmt_of_path(request.url.path), 400, _("Bad argument: %(where)s", where=where)
-                )
+            try:
+                return await handler(admitted)
+            except (DomainError, StarletteHTTPException, RequestValidationError) as e:
+                return _refusal(request, e)
 
         return route
 
+    async def admit(self, request: Request) -> Request:
+        """Runs before FastAPI reads anything of the request (its dependencies, its body)."""
+        return request
+
+
+def _refusal(request: Request, e: Exception) -> Response:
+    fmt = wire.fmt_of_path(request.url.path)
+    if isinstance(e, DomainError):
+        status = e.status_code if e.status_code in (403, 404, 429) else 400
+        response = wire.error(fmt, status, localized(e))
+        if isinstance(e, RateLimited):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    if isinstance(e, StarletteHTTPException):  # e.g. a malformed multipart body, a body over the cap
+        return wire.error(fmt, e.status_code, str(e.detail))
+    assert isinstance(e, RequestValidationError)
+    where = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) for err in e.errors())
+    return wire.error(fmt, 400, _("Bad argument: %(where)s", where=where))
+
 
 router = APIRouter(route_class=Open311Route)
-
-
-class RateLimited(DomainError):
-    status_code = 429
 
 
 class UnknownFormat(DomainError):
@@ -275,12 +288,19 @@ POST_FIELDS = (
 )
 
 
-@router.post(PREFIX + "/requests.{fmt}")
+class Open311PostRoute(Open311Route):
+    """POST requests: a client's cost is bounded before its body is read (see admit_post)."""
+
+    async def admit(self, request: Request) -> Request:
+        return await admit_post(request)
+
+
 async def post_request(
     request: Request, fmt: str, session: SessionDep, city: CityDep, settings: SettingsDep
 ) -> Response:
     fmt = _fmt(fmt)
-    form = await request.form()
+    key: ApiKey = request.state.api_key  # checked by admit_post, before the body was read
+    form = await request.form()  # parsed within bounds by admit_post
     fields: dict[str, str] = dict(request.query_params.items())
     media: UploadFile | None = None
     for k, v in form.multi_items():
@@ -298,9 +318,7 @@ async def post_request(
     post = svc.Open311Post(**{f: fields.get(f, "") or "" for f in POST_FIELDS}, attributes=attributes)
 
     def work() -> Response:
-        # counted before the key is checked, in a transaction of its own: guesses and failed posts count too
-        _rate_limit(request, fields.get("api_key"), settings.open311_rate_limit)
-        key = svc.authorize(session=session, api_key=fields.get("api_key"))
+        checked = svc.check(session=session, city=city, post=post, key=key)  # before the photo is decoded
         if data:
             session.rollback()  # nothing written yet: don't hold SQLite's write lock while the photo is resized
         photo = (
@@ -309,7 +327,7 @@ async def post_request(
             else None
         )
         req, agency = svc.create(
-            session=session, city=city, post=post, key=key, photo=photo, media_dir=settings.media_path
+            session=session, city=city, post=checked, key=key, photo=photo, media_dir=settings.media_path
         )
         notice = (
             _(
@@ -330,21 +348,9 @@ async def post_request(
     return await run_in_threadpool(work)
 
 
-def _rate_limit(request: Request, api_key: str | None, rate: str) -> None:
-    """Per API key, counted in the database so that every web process shares the count."""
-    if not api_key:
-        return  # refused as forbidden next
-    state = request.app.state
-    limiter = getattr(state, "open311_limiter", None)
-    if limiter is None:
-        limiter = state.open311_limiter = RateLimiter(state.engine)
-    bucket = ("open311", fingerprint(api_key))
-    if not limiter.allow(rate, *bucket):
-        raise RateLimited(
-            "Too many requests with this api_key. Try again in %(seconds)s seconds.",
-            code="rate_limit",
-            seconds=limiter.retry_after(rate, *bucket),
-        )
+router.add_api_route(
+    PREFIX + "/requests.{fmt}", post_request, methods=["POST"], route_class_override=Open311PostRoute
+)
 
 
 # --- the benchmark's ceiling (only when the benchmark starts the server) ----------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -12,12 +14,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
+from ..auth import OptionalUser
 from ..city import City
+from ..clientinfo import client_address
 from ..config import Settings
 from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
-from ..i18n import current_language
+from ..i18n import N_, current_language
 from ..i18n import gettext as _
 from ..models import Channel, Service, Status
+from ..ratelimit import RateLimited, address_bucket, limiter_of
 from ..services import resident as svc
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
@@ -147,7 +152,6 @@ def _new_request(form: FormData, service: Service) -> NewRequest:
         values = [v for v in form.getlist(f"attribute[{code}]") if isinstance(v, str)]
         if values:
             attrs[code] = values if attr.get("datatype") == "multivaluelist" else values[0]
-    key = str(form.get("idempotency_key") or "").strip()[:80] or None
     return NewRequest(
         service_code=service.code,
         description=str(form.get("description") or ""),
@@ -159,39 +163,87 @@ def _new_request(form: FormData, service: Service) -> NewRequest:
         reporter_name=str(form.get("name") or "")[:200],
         reporter_email=str(form.get("email") or "")[:254],
         reporter_phone=str(form.get("phone") or "")[:40],
-        idempotency_key=key,
+        idempotency_key=_idempotency_key(form),
     )
+
+
+def _idempotency_key(form: FormData) -> str | None:
+    """Made by the app for each report, so that its offline queue's retries create it once."""
+    return str(form.get("idempotency_key") or "").strip()[:80] or None
 
 
 def _submit(
-    session: Session, settings: Settings, city: City, form: FormData, files: list[bytes]
+    session: Session, reads: Session, settings: Settings, city: City, form: FormData, files: list[bytes]
 ) -> tuple[str, str]:
-    service = svc.get_public_service(session, str(form.get("service_code") or ""))
-    req = svc.submit_report(
-        session=session,
-        city=city,
-        new=_new_request(form, service),
-        uploads=files,
-        media_dir=settings.media_path,
-        max_bytes=settings.photo_max_bytes,
-        max_pixels=settings.photo_max_pixels,
+    service = svc.get_public_service(reads, str(form.get("service_code") or ""))
+    new = _new_request(form, service)
+    # the cheap checks first (a report missing a required answer costs no decoding), then the photos, with no
+    # write lock held while they decode, then one unit of work
+    svc.check_report(session=reads, city=city, new=new, photo_count=len(files))
+    photos = svc.decode_photos(
+        files, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels
     )
+    req = svc.submit_report(session=session, city=city, new=new, photos=photos, media_dir=settings.media_path)
     return req.public_id or "", req.private_token
+
+
+# Anonymous reports are counted per device, then per address (server/ratelimit.py: in the database, so every
+# web process shares the count). The device first: a runaway phone behind a shared address (a library's wifi,
+# a carrier's NAT) stops at its own limit without spending its neighbours' share.
+TOO_MANY_FROM_DEVICE = N_(
+    "You have sent many reports in a short time. Please try again in %(minutes)s min, or call 311."
+)
+TOO_MANY_FROM_NETWORK = N_(
+    "Many reports have been sent from your network in a short time. Please try again in %(minutes)s min, "
+    "or call 311."
+)
+
+
+def _throttle(request: Request, settings: Settings, device: str) -> None:
+    limiter = limiter_of(request.app.state)
+    address = address_bucket(client_address(request))
+    for rate, bucket, message in (
+        (settings.report_rate_limit_device, ("report-device", device), TOO_MANY_FROM_DEVICE),
+        (settings.report_rate_limit_address, ("report-address", address), TOO_MANY_FROM_NETWORK),
+    ):
+        wait = limiter.wait(rate, *bucket)
+        if wait:
+            raise RateLimited(message, retry_after=wait, minutes=math.ceil(wait / 60))
+
+
+def _device(request: Request) -> str:
+    """This browser's id for the per-device limit, kept in the signed session cookie (the one that holds the
+    CSRF token every report needs)."""
+    device = request.session.get("device")
+    if not isinstance(device, str) or not device:
+        device = request.session["device"] = secrets.token_urlsafe(12)
+    return device
 
 
 @router.post("/report")
 async def report_submit(
-    request: Request, session: SessionDep, settings: SettingsDep, city: CityDep
+    request: Request,
+    session: SessionDep,
+    reads: ReadSessionDep,
+    settings: SettingsDep,
+    city: CityDep,
+    user: OptionalUser,
 ) -> Response:
     """One multipart POST: fields, answers and up to 5 photos (already shrunk by the browser)."""
     async with request.form(max_files=MAX_PER_REQUEST + 1, max_fields=200) as form:
-        files: list[bytes] = []
-        for f in form.getlist("photos"):
-            if isinstance(f, UploadFile) and f.filename:
-                data = await f.read(settings.photo_max_bytes + 1)
-                if data:
-                    files.append(data)
-        public_id, token = await run_in_threadpool(_submit, session, settings, city, form, files)
+        done = await run_in_threadpool(svc.accepted_report, reads, _idempotency_key(form))
+        if done is not None:  # a replay of an accepted report: answered as the first time, and not counted
+            public_id, token = done.public_id or "", done.private_token
+        else:
+            if user is None:  # staff filing a caller's report are not throttled
+                await run_in_threadpool(_throttle, request, settings, _device(request))
+            files: list[bytes] = []
+            for f in form.getlist("photos"):
+                if isinstance(f, UploadFile) and f.filename:
+                    data = await f.read(settings.photo_max_bytes + 1)
+                    if data:
+                        files.append(data)
+            public_id, token = await run_in_threadpool(_submit, session, reads, settings, city, form, files)
     private_url = f"/r/{public_id}?t={token}"
     if _wants_json(request):
         return JSONResponse(

@@ -94,6 +94,21 @@ def validate_location(city: City, lat: float | None, long: float | None, address
         )
 
 
+def check_new_request(
+    *, session: Session, city: City, new: NewRequest, location: bool = True
+) -> tuple[Service, dict[str, Any]]:
+    """Every check of a new request that needs no photo (the service, the description, the location unless
+    `location` is false, the answers): cheap, so callers run it before decoding any photo."""
+    service = get_service(session, new.service_code)
+    if len((new.description or "").strip()) > MAX_DESCRIPTION:
+        raise Invalid(
+            "The description is too long (at most %(n)s characters).", field="description", n=MAX_DESCRIPTION
+        )
+    if location:
+        validate_location(city, new.lat, new.long, new.address)
+    return service, clean_answers(service.attributes, new.attributes)
+
+
 def create_request(
     *, session: Session, city: City, new: NewRequest, actor: Actor = RESIDENT
 ) -> ServiceRequest:
@@ -101,14 +116,8 @@ def create_request(
     existing = _by_idempotency_key(session, new.idempotency_key)
     if existing is not None:
         return existing
-    service = get_service(session, new.service_code)
+    service, answers = check_new_request(session=session, city=city, new=new)
     description = (new.description or "").strip()
-    if len(description) > MAX_DESCRIPTION:
-        raise Invalid(
-            "The description is too long (at most %(n)s characters).", field="description", n=MAX_DESCRIPTION
-        )
-    validate_location(city, new.lat, new.long, new.address)
-    answers = clean_answers(service.attributes, new.attributes)
     now = new.created_at or utcnow()
     req = ServiceRequest(
         service_id=service.id,  # type: ignore[arg-type]

@@ -18,9 +18,18 @@ from ..domain.geo import box_around, distance_m
 from ..domain.translated import translated
 from ..i18n import LANGUAGES
 from ..models import Activity, Address, Follower, Photo, PushSubscription, Service, ServiceRequest, Status
+from ..photos import ProcessedPhoto
 from .catalog import normalise_address
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
-from .requests import RESIDENT, NewRequest, add_follower, create_request, find_request, record
+from .requests import (
+    RESIDENT,
+    NewRequest,
+    add_follower,
+    check_new_request,
+    create_request,
+    find_request,
+    record,
+)
 
 STOP_WORDS = {"a", "an", "the", "in", "on", "of", "my", "is", "at", "to", "el", "la", "en", "de", "un", "una"}
 RECENT_LIMIT = 50
@@ -213,32 +222,49 @@ def unfollow(*, session: Session, token: str) -> ServiceRequest:
     return req
 
 
+def accepted_report(session: Session, idempotency_key: str | None) -> ServiceRequest | None:
+    """The request an idempotency key already made: a replay from the offline queue is answered with it."""
+    if not idempotency_key:
+        return None
+    return session.exec(
+        select(ServiceRequest).where(ServiceRequest.idempotency_key == idempotency_key)
+    ).first()
+
+
+def check_report(*, session: Session, city: City, new: NewRequest, photo_count: int) -> None:
+    """Everything about a report that needs no photo decoded (the number of photos, the service, the answers,
+    the description, the location unless it is to come from a photo's GPS). Cheap, so it runs first: a report
+    missing a required answer is refused before its photos cost seconds of decoding."""
+    if photo_count > MAX_PER_REQUEST:
+        raise Invalid(
+            "At most %(n)s photos per report.", field="photo", code="too_many_photos", n=MAX_PER_REQUEST
+        )
+    located = (new.lat is not None and new.long is not None) or bool(new.address.strip())
+    check_new_request(session=session, city=city, new=new, location=located or not photo_count)
+
+
+def decode_photos(uploads: Sequence[bytes], *, max_bytes: int, max_pixels: int) -> list[ProcessedPhoto]:
+    """Every photo checked and made into renditions (the expensive part), before anything is stored: one bad
+    photo refuses the whole report."""
+    return [process_upload(data, max_bytes=max_bytes, max_pixels=max_pixels) for data in uploads]
+
+
 def submit_report(
     *,
     session: Session,
     city: City,
     new: NewRequest,
-    uploads: Sequence[bytes],
+    photos: Sequence[ProcessedPhoto],
     media_dir: Path,
-    max_bytes: int,
-    max_pixels: int,
 ) -> ServiceRequest:
-    """A resident's report with its photos, in one unit of work; idempotent on `new.idempotency_key`.
+    """A resident's report with its decoded photos, in one unit of work; idempotent on `new.idempotency_key`.
 
-    Every photo is checked before anything is stored: one bad photo refuses the whole report. With no location
-    given, the first photo's GPS position (inside the city) is used; a typed known address gets its point.
+    With no location given, the first photo's GPS position (inside the city) is used; a typed known address
+    gets its point.
     """
-    if new.idempotency_key:  # a replay from the offline queue: answer with the first one, change nothing
-        done = session.exec(
-            select(ServiceRequest).where(ServiceRequest.idempotency_key == new.idempotency_key)
-        ).first()
-        if done is not None:
-            return done
-    if len(uploads) > MAX_PER_REQUEST:
-        raise Invalid(
-            "At most %(n)s photos per report.", field="photo", code="too_many_photos", n=MAX_PER_REQUEST
-        )
-    photos = [process_upload(data, max_bytes=max_bytes, max_pixels=max_pixels) for data in uploads]
+    done = accepted_report(session, new.idempotency_key)
+    if done is not None:  # a replay from the offline queue: answer with the first one, change nothing
+        return done
     if (new.lat is None or new.long is None) and not new.address.strip():
         gps = next((p.gps for p in photos if p.gps and city.bounds.contains(*p.gps)), None)
         if gps:

@@ -7,13 +7,15 @@ strings; other datetimes are objects that server/api/open311_format.py writes.
 
 from .arguments import RequestQuery, parse_query
 from .catalogue import check_jurisdiction, data_version, public_service, public_services
-from .creating import Open311Post, authorize, create, parse_attributes
+from .creating import CheckedPost, Open311Post, authorize, check, create, parse_attributes
 from .reading import find_requests, get_request, request_for_token, updates
 
 __all__ = [
+    "CheckedPost",
     "Open311Post",
     "RequestQuery",
     "authorize",
+    "check",
     "check_jurisdiction",
     "create",
     "data_version",

@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from ...city import City
 from ...domain.errors import Forbidden, Invalid
-from ...models import Address, ApiKey, Department, ServiceRequest
+from ...models import Address, ApiKey, Department, Service, ServiceRequest
 from ...photos import ProcessedPhoto
 from ..apikeys import check_api_key
 from ..photos import attach_photo
-from ..requests import Actor, NewRequest, create_request, record
+from ..requests import Actor, NewRequest, check_new_request, create_request, record
 from .arguments import parse_number
 from .catalogue import public_service
 
@@ -65,16 +65,17 @@ def authorize(*, session: Session, api_key: str | None) -> ApiKey:
     return key
 
 
-def create(
-    *,
-    session: Session,
-    city: City,
-    post: Open311Post,
-    key: ApiKey,
-    photo: ProcessedPhoto | None = None,
-    media_dir: Path | None = None,
-) -> tuple[ServiceRequest, str]:
-    """Create a request from an API client; returns it with the department's name (for the notice)."""
+@dataclass
+class CheckedPost:
+    """A post that passed every check needing no photo: what create() stores."""
+
+    new: NewRequest
+    media_url: str = ""
+
+
+def check(*, session: Session, city: City, post: Open311Post, key: ApiKey) -> CheckedPost:
+    """Everything about a post that needs no photo (the service, the location, the answers, the text): cheap,
+    so it runs before the photo is decoded, and a post missing a required answer costs no decoding."""
     if not post.service_code.strip():
         raise Invalid("service_code is required.", field="service_code")
     service = public_service(session, post.service_code.strip())
@@ -96,38 +97,50 @@ def create(
     media_url = post.media_url.strip()
     if media_url and (urlsplit(media_url).scheme not in ("http", "https") or len(media_url) > 1000):
         raise Invalid("media_url must be an http or https URL.", field="media_url")
-    req = create_request(
-        session=session,
-        city=city,
-        new=NewRequest(
-            service_code=service.code,
-            description=post.description,
-            lat=lat,
-            long=long,
-            address=address,
-            attributes=post.attributes,
-            channel="open311",
-            reporter_name=f"{post.first_name.strip()} {post.last_name.strip()}".strip(),
-            reporter_email=post.email,
-            reporter_phone=post.phone,
-            api_key_id=key.id,
-            device_id=post.device_id.strip(),
-            account_id=post.account_id.strip(),
-        ),
-        actor=Actor(label=f"Open311: {key.name}"[:200]),
+    new = NewRequest(
+        service_code=service.code,
+        description=post.description,
+        lat=lat,
+        long=long,
+        address=address,
+        attributes=post.attributes,
+        channel="open311",
+        reporter_name=f"{post.first_name.strip()} {post.last_name.strip()}".strip(),
+        reporter_email=post.email,
+        reporter_phone=post.phone,
+        api_key_id=key.id,
+        device_id=post.device_id.strip(),
+        account_id=post.account_id.strip(),
     )
-    if media_url:
+    check_new_request(session=session, city=city, new=new)
+    return CheckedPost(new=new, media_url=media_url)
+
+
+def create(
+    *,
+    session: Session,
+    city: City,
+    post: CheckedPost,
+    key: ApiKey,
+    photo: ProcessedPhoto | None = None,
+    media_dir: Path | None = None,
+) -> tuple[ServiceRequest, str]:
+    """Create a request from an API client; returns it with the department's name (for the notice)."""
+    actor = Actor(label=f"Open311: {key.name}"[:200])
+    req = create_request(session=session, city=city, new=post.new, actor=actor)
+    if post.media_url:
         # shown to staff as a link; never fetched by the server (no requests to arbitrary URLs on a client's
         # behalf) and never republished (nobody has looked at what it points to)
         record(
             session=session,
             req=req,
-            actor=Actor(label=f"Open311: {key.name}"[:200]),
+            actor=actor,
             kind="media_url",
             public=False,
-            data={"url": media_url},
+            data={"url": post.media_url},
         )
     if photo is not None and media_dir is not None:
         attach_photo(session=session, media_dir=media_dir, req=req, photo=photo, tz=city.tz)
-    dept = session.get(Department, service.department_id) if service.department_id else None
+    service = session.get(Service, req.service_id)
+    dept = session.get(Department, service.department_id) if service and service.department_id else None
     return req, dept.name if dept else ""

@@ -23,6 +23,8 @@
     const waiting = items.filter((i) => !i.error).length;
     const parts = extra ? [extra] : [];
     if (waiting) parts.push(esc(fill(D.msgWaiting, { n: waiting })));
+    const wait = (await C311Queue.nextRetry()) - Date.now();
+    if (waiting && wait > 0) parts.push(esc(fill(D.msgLater, { minutes: Math.ceil(wait / 60000) })));
     for (const i of items.filter((i) => i.error)) parts.push(esc(fill(D.msgRefused, { message: i.error })));
     say(parts.map((p) => "<p>" + p + "</p>").join(""));
   }
@@ -30,6 +32,14 @@
     if (!self.C311Queue) return;
     try { await C311Queue.flush(); } catch (e) { /* try later */ }
     showQueue();
+    retryLater();
+  }
+  // the server asked to wait (429, 503): send again when it said, while the page is open
+  let retryTimer = 0;
+  async function retryLater() {
+    const at = await C311Queue.nextRetry();
+    clearTimeout(retryTimer);
+    if (at > Date.now()) retryTimer = setTimeout(flush, at - Date.now() + 250);
   }
   try {
     new BroadcastChannel("c311-queue").onmessage = (e) => {
@@ -37,7 +47,10 @@
         const r = e.data.result;
         const link = '<a href="' + esc(r.private_url) + '">' + esc(r.public_id) + "</a>";
         showQueue(fill(esc(D.msgSent), { id: link }));
-      } else showQueue();
+      } else {
+        showQueue();
+        if (e.data && e.data.type === "later") retryLater();
+      }
     };
   } catch (e) { /* no BroadcastChannel */ }
   window.addEventListener("online", flush);
@@ -193,12 +206,16 @@
         res = await fetch("/report", { method: "POST", body, headers: { Accept: "application/json" } });
       } catch (e) { res = null; }
     }
-    if (res === null) { // no network: keep it, with its photos, and send it later exactly once
+    // no network, or the server said "not now" (429: too many reports; 5xx: busy or in trouble): keep it, with
+    // its photos, and send it later exactly once
+    if (res === null || C311Queue.later(res) || res.status >= 500) {
+      if (res && C311Queue.later(res)) item.retryAt = Date.now() + C311Queue.retryAfterMs(res);
       await C311Queue.add(item);
       try { const reg = await navigator.serviceWorker.ready; await reg.sync.register("c311-reports"); } catch (e) { /* no Background Sync */ }
       reset(form);
       btn.disabled = false; btn.textContent = label;
-      await showQueue(esc(D.msgQueued));
+      await showQueue(res === null ? esc(D.msgQueued) : "");
+      retryLater();
       $("queue-status").scrollIntoView({ block: "center" });
       return;
     }

@@ -73,5 +73,9 @@ self.addEventListener("fetch", (e) => {
 
 // Background Sync where the browser has it; the page also replays on start-up and on "online".
 self.addEventListener("sync", (e) => {
-  if (e.tag === "c311-reports") e.waitUntil(C311Queue.flush());
+  if (e.tag !== "c311-reports") return;
+  // a report still waiting (the server said "not now") fails the sync, so that the browser tries it again later
+  e.waitUntil(C311Queue.flush().then(async () => {
+    if (await C311Queue.waiting()) throw new Error("reports still waiting");
+  }));
 });
