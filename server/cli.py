@@ -144,8 +144,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         loop="auto" if sys.platform == "win32" else "uvloop",
         http="httptools",
         access_log=settings.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # forwarded headers are the app's business (TRUSTED_PROXIES, applied in create_app): uvicorn's own
+        # default would believe any X-Forwarded-For sent from 127.0.0.1
+        proxy_headers=False,
     )
     return 0
 

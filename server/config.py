@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import threading
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse as parse_limit
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +35,18 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(15_000_000, description="Largest photo upload accepted")
     photo_max_pixels: int = Field(50_000_000, description="Largest photo in pixels (decompression bombs)")
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
-    secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
+    secure_cookies: bool = Field(
+        False, description="Always set the Secure flag on cookies (requests over HTTPS get it anyway)"
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs/CIDRs whose X-Forwarded-For/-Proto are believed; empty: none"
+    )
+    login_rate_limit: str = Field("5/15minutes", description="Failed logins per account before a lockout")
+    login_address_rate_limit: str = Field(
+        "30/15minutes", description="Failed logins per client address before a lockout"
+    )
+    login_lockout_s: int = Field(60, ge=1, description="First lockout; each further one within a day doubles")
+    login_lockout_max_s: int = Field(900, ge=1, description="Longest lockout")
     open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
     access_log: bool = Field(False, description="Log every HTTP request (the proxy in front usually does)")
     vapid_private_key: str = Field("", description="VAPID private key PEM; generated into VAR_DIR when empty")
@@ -44,6 +57,22 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password")
     smtp_from: str = Field("311@example.org", description="Sender address of e-mails")
     smtp_starttls: bool = Field(False, description="Use STARTTLS")
+
+    @field_validator("login_rate_limit", "login_address_rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        parse_limit(value)  # "5/15minutes": refused at start-up, not at the first failed login
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)  # an address is a network of one
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {part!r} is not an IP address or CIDR network") from None
+        return value
 
     @cached_property
     def media_path(self) -> Path:
