@@ -32,6 +32,7 @@ PRIVATE_PREFIXES = (
     "/staff",
     "/unfollow/",
 )
+PRIVATE_PATHS = frozenset({"/field/"})  # the crew app's shell (its service worker and manifest stay cacheable)
 SAFE_METHODS = ("GET", "HEAD")
 
 
@@ -83,6 +84,7 @@ def _private(scope: Scope, state: dict) -> bool:
     return (
         scope["method"] not in SAFE_METHODS
         or scope["path"].startswith(PRIVATE_PREFIXES)
+        or scope["path"] in PRIVATE_PATHS
         or state.get("user") is not None
     )
 
