@@ -252,3 +252,23 @@ def test_hostile_filter_values_are_a_400_not_a_500(admin, query: str) -> None:
 def test_any_filter_values_get_a_page_or_a_400(admin, params: dict[str, str]) -> None:
     r = admin.get("/admin/audit", params=params)
     assert r.status_code in (200, 400)
+
+
+def test_the_command_line_is_recorded_too(settings, session) -> None:
+    from tests.test_cli import run
+
+    created = run(settings, "create-api-key", "Bridge")
+    assert created.returncode == 0, created.stderr
+    key_id = session.exec(text("SELECT id FROM api_key")).scalar_one()  # type: ignore[call-overload]
+    session.commit()
+    assert run(settings, "revoke-api-key", str(key_id)).returncode == 0
+    made = run(settings, "create-user", "--email", "n@x.example", "--name", "N", "--role", "operator",
+               "--password", PASSWORD)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    rows = [(e.action, e.actor_id, e.actor_address) for e in events(session)]
+    assert rows == [
+        ("api_key_created", None, "command line"),
+        ("api_key_revoked", None, "command line"),
+        ("user_created", None, "command line"),
+    ]
+    assert created.stdout.strip().splitlines()[-1] not in json.dumps([e.details for e in events(session)])
