@@ -32,7 +32,9 @@ PRIVATE_PREFIXES = (
     "/staff",
     "/unfollow/",
 )
-PRIVATE_PATHS = frozenset({"/field/"})  # the crew app's shell (its service worker and manifest stay cacheable)
+PRIVATE_PATHS = frozenset(
+    {"/field/"}
+)  # the crew app's shell (its service worker and manifest stay cacheable)
 SAFE_METHODS = ("GET", "HEAD")
 
 

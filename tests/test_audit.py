@@ -272,3 +272,10 @@ def test_the_command_line_is_recorded_too(settings, session) -> None:
         ("user_created", None, "command line"),
     ]
     assert created.stdout.strip().splitlines()[-1] not in json.dumps([e.details for e in events(session)])
+
+
+def test_a_password_typed_into_the_e_mail_field_is_not_kept(client, session) -> None:
+    login(client, "MySecretPassphrase2025", "whatever was typed here")
+    [failed] = events(session)
+    assert failed.action == "login_failed" and failed.details == {"email": ""}
+    assert "MySecret" not in json.dumps(failed.details)

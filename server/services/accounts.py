@@ -89,7 +89,7 @@ def log_in(*, session: Session, email: str, password: str, address: str) -> User
             action="login_failed",
             target_type="user" if user else "",
             target_id=user.id if user else "",
-            email=normalise_email(email)[:254],
+            email=_as_typed(email),
         )
         session.commit()
         return None
@@ -113,8 +113,15 @@ def record_lockout(*, session: Session, address: str, email: str, scope: str, se
         target_type=scope,
         target_id=address if scope == "address" else "",
         seconds=seconds,
-        email=normalise_email(email)[:254],
+        email=_as_typed(email),
     )
+
+
+def _as_typed(email: str) -> str:
+    """The e-mail a failed log-in named, for the log; not if it does not look like one (people type their
+    password into the wrong field, and the log must not keep it)."""
+    email = normalise_email(email)
+    return email[:254] if EMAIL_RE.match(email) else ""
 
 
 def end_sessions(user: User) -> None:
