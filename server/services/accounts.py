@@ -56,25 +56,12 @@ def create_user(
     return user
 
 
-def authenticate(*, session: Session, email: str, password: str) -> User | None:
-    """The same work whether or not the user exists; upgrades old hashes."""
-    user = session.exec(select(User).where(func.lower(User.email) == normalise_email(email))).first()
-    ok, new_hash = verify_password(password, user.password_hash if user else None)
-    if not ok or user is None or not user.active:
-        return None
-    if new_hash:
-        user.password_hash = new_hash
-        session.add(user)
-        session.commit()
-    return user
-
-
 def _find(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(func.lower(User.email) == normalise_email(email))).first()
 
 
 def log_in(*, session: Session, email: str, password: str, address: str) -> User | None:
-    """Check a log-in and record it (last log-in, failures since, the audit log) in the caller's transaction.
+    """Check a log-in, record it (last log-in, failures since, the audit log) and commit that.
 
     Unknown e-mail, wrong password and inactive account look the same to the caller and take the same time."""
     user = _find(session, email)
@@ -91,7 +78,7 @@ def log_in(*, session: Session, email: str, password: str, address: str) -> User
             target_id=user.id if user else "",
             email=_as_typed(email),
         )
-        session.commit()
+        session.commit()  # see below
         return None
     if new_hash:
         user.password_hash = new_hash
