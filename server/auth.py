@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from .clientinfo import client_address
 from .deps import get_read_session
 from .domain.errors import Forbidden
 from .errors import CsrfFailed, NotAuthenticated
 from .models import Role, User
+from .services.audit import AuditActor
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_EXEMPT_PREFIXES = ("/open311/",)  # API-key clients send no cookies, so CSRF cannot reach them
@@ -46,7 +48,14 @@ async def csrf_protect(request: Request) -> None:
 def login_session(request: Request, user: User) -> None:
     # a new token and session content on login: no fixation of anything set before
     request.session.clear()
-    request.session.update({"uid": user.id, "at": int(time.time()), "csrf": secrets.token_urlsafe(32)})
+    request.session.update(
+        {
+            "uid": user.id,
+            "sv": user.session_version,
+            "at": int(time.time()),
+            "csrf": secrets.token_urlsafe(32),
+        }
+    )
 
 
 def logout_session(request: Request) -> None:
@@ -54,6 +63,9 @@ def logout_session(request: Request) -> None:
 
 
 def current_user(request: Request, session: Session) -> User | None:
+    """The signed-in user, if the session is still theirs: not expired, and made with their current
+    session_version (log out, a new password, a new role or deactivation moves it: every copy of an older
+    cookie, on any device and any web process, stops working at its next request)."""
     uid, at = request.session.get("uid"), request.session.get("at", 0)
     if not uid:
         return None
@@ -61,7 +73,15 @@ def current_user(request: Request, session: Session) -> User | None:
         request.session.pop("uid", None)
         return None
     user = session.get(User, uid)
-    return user if user is not None and user.active else None
+    if user is None or not user.active or request.session.get("sv") != user.session_version:
+        request.session.pop("uid", None)
+        return None
+    return user
+
+
+def audit_actor(request: Request, user: User | None) -> AuditActor:
+    """Who is acting, for the audit log: the user (if any) and the client's address."""
+    return AuditActor(user.id if user else None, client_address(request))
 
 
 def optional_user(request: Request, session: Annotated[Session, Depends(get_read_session)]) -> User | None:

@@ -79,6 +79,7 @@ def cmd_import_addresses(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from .db import make_engine, session_scope
     from .services.accounts import create_user
+    from .services.audit import COMMAND_LINE, record
 
     with session_scope(make_engine(settings)) as session:
         user = create_user(
@@ -89,16 +90,26 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
             password=args.password,
             crew_name=args.crew,
         )
+        record(
+            session,
+            actor=COMMAND_LINE,
+            action="user_created",
+            target_type="user",
+            target_id=user.id,
+            email=user.email,
+            role=user.role.value,
+        )
         print(f"created {user.role.value} {user.email}")
     return 0
 
 
 def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
     from .db import make_engine, session_scope
-    from .services.apikeys import create_api_key
+    from .services.admin import new_api_key
+    from .services.audit import COMMAND_LINE
 
     with session_scope(make_engine(settings)) as session:
-        row, key = create_api_key(session=session, name=args.name)
+        row, key = new_api_key(session, name=args.name, actor=COMMAND_LINE)
         print(f"API key {row.id} for {row.name}; keep it now, it is not shown again:")
     print(key)
     return 0
@@ -106,10 +117,11 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_revoke_api_key(settings: Settings, args: argparse.Namespace) -> int:
     from .db import make_engine, session_scope
-    from .services.apikeys import revoke_api_key
+    from .services.admin import revoke_key
+    from .services.audit import COMMAND_LINE
 
     with session_scope(make_engine(settings)) as session:
-        row = revoke_api_key(session=session, key_id=args.id)
+        row = revoke_key(session, key_id=args.id, actor=COMMAND_LINE)
         print(f"revoked API key {row.id} ({row.name})")
     return 0
 
@@ -144,8 +156,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         loop="auto" if sys.platform == "win32" else "uvloop",
         http="httptools",
         access_log=settings.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # forwarded headers are the app's business (TRUSTED_PROXIES, applied in create_app): uvicorn's own
+        # default would believe any X-Forwarded-For sent from 127.0.0.1
+        proxy_headers=False,
     )
     return 0
 

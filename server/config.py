@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import threading
 from functools import cached_property
 from pathlib import Path
 
+from limits import parse as parse_limit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,7 +35,18 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(15_000_000, description="Largest photo upload accepted")
     photo_max_pixels: int = Field(50_000_000, description="Largest photo in pixels (decompression bombs)")
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
-    secure_cookies: bool = Field(False, description="Set the Secure flag on cookies (behind HTTPS)")
+    secure_cookies: bool = Field(
+        False, description="Always set the Secure flag on cookies (requests over HTTPS get it anyway)"
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs/CIDRs whose X-Forwarded-For/-Proto are believed; empty: none"
+    )
+    login_rate_limit: str = Field("5/15minutes", description="Failed logins per account before a lockout")
+    login_address_rate_limit: str = Field(
+        "30/15minutes", description="Failed logins per client address before a lockout"
+    )
+    login_lockout_s: int = Field(60, ge=1, description="First lockout; each further one within a day doubles")
+    login_lockout_max_s: int = Field(900, ge=1, description="Longest lockout")
     open311_rate_limit: str = Field("60/minute", description="POST requests per API key (limits syntax)")
     open311_rate_limit_address: str = Field(
         "120/minute", description="Open311 POSTs per client address, counted before the api_key is checked"
@@ -54,6 +67,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Use STARTTLS")
 
     @field_validator(
+        "login_rate_limit",
+        "login_address_rate_limit",
         "open311_rate_limit",
         "open311_rate_limit_address",
         "report_rate_limit_address",
@@ -61,9 +76,17 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _rate(cls, value: str) -> str:
-        from limits import parse
+        parse_limit(value)  # "40/hour", "1 per 10 seconds": a typo stops the start, not every post
+        return value
 
-        parse(value)  # "40/hour", "1 per 10 seconds": a typo stops the start, not every post
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)  # an address is a network of one
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {part!r} is not an IP address or CIDR network") from None
         return value
 
     @cached_property

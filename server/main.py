@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import errors
 from .api import ROUTERS as API_ROUTERS
@@ -48,7 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     )
 
-    app.add_middleware(LanguageAndHeaders, csp=csp, secure_cookies=settings.secure_cookies)
     # residents are often on a weak mobile signal: compress pages, scripts and JSON
     app.add_middleware(GZipMiddleware, minimum_size=800, compresslevel=5)  # 9 costs 3x the CPU for ~2% less
     app.add_middleware(
@@ -57,9 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_cookie="civic311_session",
         max_age=30 * 86400,  # the cookie; a staff login itself expires after SESSION_MAX_AGE_S
         same_site="lax",
-        https_only=settings.secure_cookies,
+        https_only=settings.secure_cookies,  # "always"; over HTTPS LanguageAndHeaders adds Secure anyway
     )
+    # outside the session middleware: it marks the session cookie Secure when the request came over HTTPS
+    app.add_middleware(LanguageAndHeaders, csp=csp, secure_cookies=settings.secure_cookies)
+    if proxies := trusted_proxies(settings):
+        # outermost: the client's address and scheme are settled before anything reads them; the headers are
+        # believed only from these addresses (anyone else could name any address and dodge every throttle)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     return app
+
+
+def trusted_proxies(settings: Settings) -> list[str]:
+    return [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
 
 
 def __getattr__(name: str) -> FastAPI:

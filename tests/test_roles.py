@@ -97,6 +97,14 @@ def test_known_areas_have_the_right_roles(app) -> None:  # type: ignore[no-untyp
     assert by_path[("POST", "/dispatch/bulk")] == {Role.dispatcher, Role.admin}
     assert by_path[("GET", "/admin/keys")] == {Role.admin}
     assert by_path[("POST", "/admin/users/{user_id}")] == {Role.admin}
+    assert by_path[("GET", "/admin/audit")] == {Role.admin}
+    assert by_path[("POST", "/admin/users/{user_id}/password")] == {Role.admin}
+    assert by_path[("GET", "/account/password")] == set(Role)
+
+
+def test_nothing_can_change_or_delete_the_audit_log(app) -> None:  # type: ignore[no-untyped-def]
+    """Append-only: the log is read at GET /admin/audit and written only beside the changes it records."""
+    assert [(m, p) for m, p, _ in _flat_routes(app) if "audit" in p] == [("GET", "/admin/audit")]
 
 
 def _send(client: TestClient, method: str, path: str, token: str) -> Any:
@@ -145,3 +153,36 @@ def test_roles_not_allowed_get_403_and_anonymous_must_log_in(app, clients) -> No
         if not ok:
             failures.append(f"anonymous {method} {path} -> {r.status_code}")
     assert failures == []
+
+
+def test_every_staff_page_and_private_answer_is_never_stored(app, clients, session, city) -> None:  # type: ignore[no-untyped-def]
+    """Cache-Control: no-store on every guarded page (as a role allowed there, and as the anonymous visitor sent
+    to log in) and on the public answers that carry personal data or a login."""
+    from tests.factories import make_request
+
+    failures = []
+    for method, path, allowed in _matrix(app):
+        if method != "GET":
+            continue
+        url = _concrete(path)
+        for who in (min(allowed, key=lambda r: r.value).value, "anonymous"):
+            r = clients[who][0].get(url, follow_redirects=False)
+            if r.headers.get("cache-control") != "no-store":
+                failures.append(f"{who} GET {path} -> {r.status_code} {r.headers.get('cache-control')}")
+    req = make_request(session, city)
+    anon, token = clients["anonymous"]
+    for r in (
+        anon.get(f"/r/{req.public_id}?t={req.private_token}"),
+        anon.get("/api/push/subscriptions", headers={"X-Push-Token": "x"}),
+        anon.get("/login"),
+        anon.get("/notifications"),
+        anon.post("/login", data={"csrf_token": token, "email": "a@b.example", "password": "wrong one"}),
+        anon.post("/report", data={"csrf_token": token}),
+    ):
+        if r.headers.get("cache-control") != "no-store":
+            failures.append(
+                f"anonymous {r.request.method} {r.request.url.path} -> {r.headers.get('cache-control')}"
+            )
+    assert failures == []
+    # public pages without personal data stay cacheable by the browser's normal rules
+    assert anon.get(f"/requests/{req.public_id}").headers.get("cache-control") != "no-store"

@@ -1,5 +1,6 @@
 """The domain model: every table, importable from one place."""
 
+from .audit import AuditEvent
 from .base import UTCDateTime, utcnow
 from .calls import Call, CallOutcome, KnowledgeArticle
 from .city import Address, Crew, Department, Service
@@ -12,6 +13,7 @@ __all__ = [
     "Activity",
     "Address",
     "ApiKey",
+    "AuditEvent",
     "Call",
     "CallOutcome",
     "Channel",

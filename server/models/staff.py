@@ -28,3 +28,8 @@ class User(SQLModel, table=True):
     language: str = Field(default="en", max_length=8)
     overdue_alerts: bool = False
     created_at: datetime = TimeField(default_now=True)
+    # Sessions carry the version they were made with; moving it (log out, new password, new role, deactivation)
+    # ends every session of this user on every web process at their next request.
+    session_version: int = 0
+    last_login_at: datetime | None = TimeField(nullable=True)
+    failed_logins: int = 0  # wrong passwords since the last successful log-in (shown to administrators)

@@ -1,19 +1,20 @@
-"""Administration (admin role): catalogue, crews, staff, knowledge articles, Open311 API keys."""
+"""Administration (admin role): catalogue, crews, staff, knowledge articles, Open311 API keys, the audit log."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..auth import AdminUser
-from ..deps import ReadSessionDep, SessionDep
+from ..auth import AdminUser, audit_actor
+from ..deps import CityDep, ReadSessionDep, SessionDep
+from ..i18n import gettext as _
 from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
-from ..services import catalog
-from ..services.apikeys import create_api_key, revoke_api_key
+from ..services import audit, catalog
 from ..templating import render
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -59,6 +60,7 @@ def departments(
 
 @router.post("/departments")
 def save_department(
+    request: Request,
     user: AdminUser,
     session: SessionDep,
     code: Str,
@@ -80,6 +82,7 @@ def save_department(
         email=email,
         hours=hours,
         description=description,
+        actor=audit_actor(request, user),
     )
     return _done("departments", "saved")
 
@@ -101,6 +104,7 @@ def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: i
 
 @router.post("/services")
 def save_service(
+    request: Request,
     user: AdminUser,
     session: SessionDep,
     code: Str,
@@ -128,6 +132,7 @@ def save_service(
         attributes=attributes,
         active=bool(active),
         public=bool(public),
+        actor=audit_actor(request, user),
     )
     return _done("services", "saved")
 
@@ -144,9 +149,22 @@ def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int 
 
 @router.post("/crews")
 def save_crew(
-    user: AdminUser, session: SessionDep, name: Str, id: OptId = "", department: OptId = "", active: Str = ""
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    name: Str,
+    id: OptId = "",
+    department: OptId = "",
+    active: Str = "",
 ) -> Response:
-    svc.save_crew(session, crew_id=_id(id), name=name, department_id=_id(department), active=bool(active))
+    svc.save_crew(
+        session,
+        crew_id=_id(id),
+        name=name,
+        department_id=_id(department),
+        active=bool(active),
+        actor=audit_actor(request, user),
+    )
     return _done("crews", "saved")
 
 
@@ -160,6 +178,7 @@ def users(request: Request, user: AdminUser, session: ReadSessionDep) -> Respons
 
 @router.post("/users")
 def add_user(
+    request: Request,
     user: AdminUser,
     session: SessionDep,
     email: Str,
@@ -168,16 +187,50 @@ def add_user(
     password: Annotated[str, Form(max_length=1000)],
     crew: OptId = "",
 ) -> Response:
-    svc.add_user(session, email=email, name=name, role=role, password=password, crew_id=_id(crew))
+    svc.add_user(
+        session,
+        email=email,
+        name=name,
+        role=role,
+        password=password,
+        crew_id=_id(crew),
+        actor=audit_actor(request, user),
+    )
     return _done("users", "added")
 
 
 @router.post("/users/{user_id}")
 def update_user(
-    user_id: int, user: AdminUser, session: SessionDep, role: Str, crew: OptId = "", active: Str = ""
+    request: Request,
+    user_id: int,
+    user: AdminUser,
+    session: SessionDep,
+    role: Str,
+    crew: OptId = "",
+    active: Str = "",
 ) -> Response:
-    svc.update_user(session, user_id=user_id, role=role, crew_id=_id(crew), active=bool(active), by=user)
+    svc.update_user(
+        session,
+        user_id=user_id,
+        role=role,
+        crew_id=_id(crew),
+        active=bool(active),
+        by=user,
+        actor=audit_actor(request, user),
+    )
     return _done("users", "saved")
+
+
+@router.post("/users/{user_id}/password")
+def reset_password(
+    request: Request,
+    user_id: int,
+    user: AdminUser,
+    session: SessionDep,
+    password: Annotated[str, Form(max_length=1000)],
+) -> Response:
+    svc.reset_password(session, user_id=user_id, password=password, actor=audit_actor(request, user))
+    return _done("users", "password")
 
 
 # ---------------------------------------------------------------- knowledge articles
@@ -192,6 +245,7 @@ def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: i
 
 @router.post("/articles")
 def save_article(
+    request: Request,
     user: AdminUser,
     session: SessionDep,
     slug: Str,
@@ -211,6 +265,7 @@ def save_article(
         keywords=keywords,
         department_id=_id(department),
         language=language,
+        actor=audit_actor(request, user),
     )
     return _done("articles", "saved")
 
@@ -226,7 +281,7 @@ def keys(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 
 @router.post("/keys")
 def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -> Response:
-    row, key = create_api_key(session=session, name=name)
+    row, key = svc.new_api_key(session, name=name, actor=audit_actor(request, user))
     session.flush()
     rows = svc.api_keys(session)
     # shown once, in this response only: never stored, never in a URL (no redirect)
@@ -239,6 +294,35 @@ def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: int, user: AdminUser, session: SessionDep) -> Response:
-    revoke_api_key(session=session, key_id=key_id)
+def revoke_key(request: Request, key_id: int, user: AdminUser, session: SessionDep) -> Response:
+    svc.revoke_key(session, key_id=key_id, actor=audit_actor(request, user))
     return RedirectResponse("/admin/keys?done=revoked", 303)
+
+
+# ---------------------------------------------------------------- the audit log (read only: no route changes it)
+
+
+@router.get("/audit")
+def audit_log(request: Request, user: AdminUser, session: ReadSessionDep, city: CityDep) -> Response:
+    f = audit.AuditFilter.parse(request.query_params)
+    page = audit.events(session, f, city.tz)
+    ctx = {
+        "page": page,
+        "f": f,
+        "actors": audit.actors(session),
+        "actions": {name: _(label) for name, label in audit.ACTIONS.items()},
+        "targets": {name: _(label) for name, label in audit.TARGETS.items()},
+        "detail_names": {name: _(label) for name, label in audit.DETAILS.items()},
+        "shown": _shown,
+        "qs": lambda **kw: urlencode(f.query_args(**kw)),
+    }
+    return render(request, "admin/audit.html", ctx)
+
+
+def _shown(value: object) -> str:
+    """A detail's value in words: yes/no, lists joined, nothing for None."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "—"
+    return "—" if value is None else str(value)

@@ -1,4 +1,8 @@
-"""Administration: departments, services and their questions, crews, staff, knowledge articles."""
+"""Administration: departments, services and their questions, crews, staff, knowledge articles, API keys.
+
+Every change is recorded in the audit log (services/audit.py) in the same transaction; `actor` says who made it
+(the command line and tests may leave it out).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from ..models import (
     User,
     utcnow,
 )
-from .accounts import create_user
+from .accounts import create_user, end_sessions, set_password
+from .apikeys import create_api_key, revoke_api_key
+from .audit import COMMAND_LINE, AuditActor, changed_fields, record
 from .catalog import attribute_record
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -54,8 +60,11 @@ def _get(session: Session, model: Any, oid: int | None) -> Any:
 # ---------------------------------------------------------------- departments
 
 
-def save_department(session: Session, *, dept_id: int | None = None, **values: str) -> Department:
+def save_department(
+    session: Session, *, dept_id: int | None = None, actor: AuditActor = COMMAND_LINE, **values: str
+) -> Department:
     dept = _get(session, Department, dept_id) or Department(code="", name="")
+    before = dept.model_dump()
     code = _code(values.get("code", ""))
     clash = session.exec(select(Department).where(Department.code == code, Department.id != dept.id)).first()
     if clash:
@@ -72,7 +81,26 @@ def save_department(session: Session, *, dept_id: int | None = None, **values: s
         setattr(dept, key, values.get(key, "").strip()[:limit])
     session.add(dept)
     session.flush()
+    _record_save(session, actor, "department_saved", dept, before, code=dept.code)
     return dept
+
+
+def _record_save(
+    session: Session, actor: AuditActor, action: str, row: Any, before: dict[str, Any], **ident: Any
+) -> None:
+    """An admin edit: which row, whether it is new, and which fields changed (names only)."""
+    created = before.get("id") is None
+    changed = [] if created else changed_fields(before, row.model_dump(), "updated_at")
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=type(row).__tablename__,
+        target_id=row.id,
+        created=created,
+        changed=changed,
+        **ident,
+    )
 
 
 # ---------------------------------------------------------------- services
@@ -131,8 +159,10 @@ def save_service(
     attributes: str = "",
     active: bool = True,
     public: bool = True,
+    actor: AuditActor = COMMAND_LINE,
 ) -> Service:
     svc = _get(session, Service, service_id) or Service(code="", name="")
+    before = svc.model_dump()
     code = _code(code)
     if session.exec(select(Service).where(Service.code == code, Service.id != svc.id)).first():
         raise Conflict("Another service has this code.", field="code")
@@ -157,6 +187,7 @@ def save_service(
     svc.active, svc.public = active, public
     session.add(svc)
     session.flush()
+    _record_save(session, actor, "service_saved", svc, before, code=svc.code)
     return svc
 
 
@@ -164,25 +195,40 @@ def save_service(
 
 
 def save_crew(
-    session: Session, *, crew_id: int | None = None, name: str, department_id: int | None, active: bool = True
+    session: Session,
+    *,
+    crew_id: int | None = None,
+    name: str,
+    department_id: int | None,
+    active: bool = True,
+    actor: AuditActor = COMMAND_LINE,
 ) -> Crew:
     crew = _get(session, Crew, crew_id) or Crew(name="")
+    before = crew.model_dump()
     name = _required(name, "name", 200)
     if session.exec(select(Crew).where(Crew.name == name, Crew.id != crew.id)).first():
         raise Conflict("Another crew has this name.", field="name")
     crew.name, crew.department_id, crew.active = name, department_id or None, active
     session.add(crew)
     session.flush()
+    _record_save(session, actor, "crew_saved", crew, before, name=crew.name)
     return crew
 
 
 def add_user(
-    session: Session, *, email: str, name: str, role: str, password: str, crew_id: int | None = None
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    crew_id: int | None = None,
+    actor: AuditActor = COMMAND_LINE,
 ) -> User:
     crew = _get(session, Crew, crew_id)
     if role == Role.crew and crew is None:
         raise Invalid("A crew member belongs to a crew: choose one.", field="crew")
-    return create_user(
+    user = create_user(
         session=session,
         email=email,
         name=name,
@@ -190,11 +236,30 @@ def add_user(
         password=password,
         crew_name=crew.name if crew else None,
     )
+    record(
+        session,
+        actor=actor,
+        action="user_created",
+        target_type="user",
+        target_id=user.id,
+        email=user.email,
+        role=user.role.value,
+    )
+    return user
 
 
 def update_user(
-    session: Session, *, user_id: int, role: str, crew_id: int | None, active: bool, by: User
+    session: Session,
+    *,
+    user_id: int,
+    role: str,
+    crew_id: int | None,
+    active: bool,
+    by: User,
+    actor: AuditActor | None = None,
 ) -> User:
+    """Role, crew and access. A new role or deactivation ends the user's sessions everywhere."""
+    actor = actor or AuditActor(by.id)
     user = _get(session, User, user_id)
     if role not in Role.__members__:
         raise Invalid("Unknown role.", field="role")
@@ -209,10 +274,62 @@ def update_user(
         ).one()
         if admins <= 1:
             raise Invalid("Keep at least one active administrator.", field="role")
-    user.role, user.crew_id, user.active = Role(role), crew.id if crew else None, active
+    new_crew = crew.id if crew else None
+    events: list[tuple[str, dict[str, Any]]] = []
+    if user.role != role:
+        events.append(("role_changed", {"before": user.role.value, "after": role}))
+    if user.crew_id != new_crew:
+        events.append(("crew_changed", {"before": user.crew_id, "after": new_crew}))
+    if user.active != active:
+        events.append(("user_activated" if active else "user_deactivated", {}))
+    if user.role != role or (user.active and not active):
+        end_sessions(user)
+    user.role, user.crew_id, user.active = Role(role), new_crew, active
     session.add(user)
+    for action, details in events:
+        record(session, actor=actor, action=action, target_type="user", target_id=user.id, **details)
     session.flush()
     return user
+
+
+def reset_password(session: Session, *, user_id: int, password: str, actor: AuditActor) -> User:
+    """An administrator sets a user's password (they forgot it): the user's sessions end."""
+    user = _get(session, User, user_id)
+    set_password(session=session, user=user, password=password, actor=actor)
+    return user
+
+
+# ---------------------------------------------------------------- Open311 API keys
+
+
+def new_api_key(session: Session, *, name: str, actor: AuditActor) -> tuple[ApiKey, str]:
+    row, key = create_api_key(session=session, name=name)
+    # the key itself is a secret: the log keeps its name and the prefix the keys page shows anyway
+    record(
+        session,
+        actor=actor,
+        action="api_key_created",
+        target_type="api_key",
+        target_id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+    )
+    return row, key
+
+
+def revoke_key(session: Session, *, key_id: int, actor: AuditActor) -> ApiKey:
+    was_live = (row := session.get(ApiKey, key_id)) is not None and row.revoked_at is None
+    row = revoke_api_key(session=session, key_id=key_id)
+    if was_live:
+        record(
+            session,
+            actor=actor,
+            action="api_key_revoked",
+            target_type="api_key",
+            target_id=row.id,
+            name=row.name,
+        )
+    return row
 
 
 # ---------------------------------------------------------------- knowledge
@@ -228,8 +345,10 @@ def save_article(
     keywords: str = "",
     department_id: int | None = None,
     language: str = "en",
+    actor: AuditActor = COMMAND_LINE,
 ) -> KnowledgeArticle:
     art = _get(session, KnowledgeArticle, article_id) or KnowledgeArticle(slug="", title="", body="")
+    before = art.model_dump()
     slug = _code(slug, "slug")
     if session.exec(
         select(KnowledgeArticle).where(KnowledgeArticle.slug == slug, KnowledgeArticle.id != art.id)
@@ -242,6 +361,7 @@ def save_article(
     art.updated_at = utcnow()
     session.add(art)
     session.flush()
+    _record_save(session, actor, "article_saved", art, before, slug=art.slug)
     return art
 
 
