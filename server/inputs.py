@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .domain.errors import Invalid, NotFound
+from .domain.ids import MAX_ROW_ID as MAX_ID
 
-MAX_ID = 2**63 - 1
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 # Everything XML 1.0 allows (tab, LF, CR, U+0020..U+D7FF, U+E000..U+FFFD, U+10000..U+10FFFF), minus the
@@ -88,11 +88,21 @@ def require_id(value: Any, name: str = "id") -> int:
     return n
 
 
+def optional_id(value: Any, name: str = "id") -> int | None:
+    """A form's optional id: empty is None ("none chosen", "a new one"); anything else must be an id (a 400
+    otherwise, never read as "none": a mangled id must not turn an edit into a new row)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return require_id(value, name)
+
+
 def parse_int(value: Any, name: str, lo: int = 0, hi: int = MAX_ID) -> int:
     """A whole number in lo..hi (ASCII digits, optional sign), or a 400 saying which bounds."""
     raw = value.strip() if isinstance(value, str) else value
-    if isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]{1,19}", raw):
-        n = int(raw)
+    if isinstance(raw, str) and len(raw) <= 100 and re.fullmatch(r"[+-]?[0-9]+", raw):
+        n = int(
+            raw
+        )  # at most 100 digits: far below int()'s own limit, and any of them is out of range anyway
     elif isinstance(raw, int) and not isinstance(raw, bool):
         n = raw
     else:
@@ -198,10 +208,19 @@ def _checked_text(value: str) -> str:
     return check_text(value)
 
 
-# FastAPI types: a path id that cannot be stored is a 404 (no such thing), a query id a 400.
-PathId = Annotated[int, BeforeValidator(_id_or_404), Path()]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-PageNumber = Annotated[int, Query(ge=1, le=100_000)]
+def _blank_is_none(value: Any) -> Any:
+    # an HTML form's "any" choice sends `?service=`: that is no id, not a bad one
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# FastAPI types: a path id that cannot be stored is a 404 (no such thing), a query id a 400 (the
+# RequestValidationError handler in server/errors.py). The bounds sit on the inner int so that pydantic keeps
+# them native: they show as minimum/maximum in /openapi.json and None need not satisfy them.
+_Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[_Id, BeforeValidator(_id_or_404), Path()]
+QueryId = Annotated[_Id | None, BeforeValidator(_blank_is_none), Query()]
+MAX_PAGE = 100_000
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SafeStr = Annotated[str, AfterValidator(_checked_text)]
 
 

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(errors.LastResort)  # added last, so outermost: a bug never costs the connection
     return app
 
 

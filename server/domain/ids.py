@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-PUBLIC_ID_RE = re.compile(r"^(?P<prefix>[A-Z0-9]{1,8})-(?P<year>\d{4})-(?P<seq>\d{6,})$")
+# ASCII digits only (`\d` would take "²" and "٣"), and a number a 64-bit row id can hold
+PUBLIC_ID_RE = re.compile(r"^(?P<prefix>[A-Z0-9]{1,8})-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,19})$")
+MAX_ROW_ID = 2**63 - 1
 
 
 def format_public_id(prefix: str, created_at: datetime, number: int) -> str:
@@ -15,4 +17,5 @@ def format_public_id(prefix: str, created_at: datetime, number: int) -> str:
 
 def parse_public_id(value: str) -> int | None:
     m = PUBLIC_ID_RE.match(value.strip().upper())
-    return int(m["seq"]) if m else None
+    n = int(m["seq"]) if m else 0
+    return n if 1 <= n <= MAX_ROW_ID else None

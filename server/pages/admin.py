@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..auth import AdminUser
 from ..deps import ReadSessionDep, SessionDep
+from ..inputs import PathId, QueryId, optional_id
 from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
 from ..services import catalog
@@ -21,10 +22,6 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 Str = Annotated[str, Form(max_length=200)]
 Long = Annotated[str, Form(max_length=20000)]
 OptId = Annotated[str, Form(max_length=20)]
-
-
-def _id(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
 
 
 def _done(path: str, what: str) -> Response:
@@ -50,9 +47,7 @@ def home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 
 
 @router.get("/departments")
-def departments(
-    request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None
-) -> Response:
+def departments(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Department, edit)
     return render(request, "admin/departments.html", _ctx(request, session, current=current))
 
@@ -72,7 +67,7 @@ def save_department(
 ) -> Response:
     svc.save_department(
         session,
-        dept_id=_id(id),
+        dept_id=optional_id(id),
         code=code,
         name=name,
         phone=phone,
@@ -88,7 +83,7 @@ def save_department(
 
 
 @router.get("/services")
-def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Service, edit)
     rows = svc.services(session)
     questions = json.dumps(current.attributes, indent=2, ensure_ascii=False) if current else "[]"
@@ -117,14 +112,14 @@ def save_service(
 ) -> Response:
     svc.save_service(
         session,
-        service_id=_id(id),
+        service_id=optional_id(id),
         code=code,
         name=name,
         group=group,
         description=description,
         keywords=keywords,
-        department_id=_id(department),
-        sla_hours=sla_hours,
+        department_id=optional_id(department, "department"),
+        sla_hours=sla_hours,  # parsed by the service, which says "a whole number of hours"
         attributes=attributes,
         active=bool(active),
         public=bool(public),
@@ -136,7 +131,7 @@ def save_service(
 
 
 @router.get("/crews")
-def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Crew, edit)
     members = svc.crew_members(session)
     return render(request, "admin/crews.html", _ctx(request, session, current=current, members=members))
@@ -146,7 +141,13 @@ def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int 
 def save_crew(
     user: AdminUser, session: SessionDep, name: Str, id: OptId = "", department: OptId = "", active: Str = ""
 ) -> Response:
-    svc.save_crew(session, crew_id=_id(id), name=name, department_id=_id(department), active=bool(active))
+    svc.save_crew(
+        session,
+        crew_id=optional_id(id),
+        name=name,
+        department_id=optional_id(department, "department"),
+        active=bool(active),
+    )
     return _done("crews", "saved")
 
 
@@ -168,15 +169,19 @@ def add_user(
     password: Annotated[str, Form(max_length=1000)],
     crew: OptId = "",
 ) -> Response:
-    svc.add_user(session, email=email, name=name, role=role, password=password, crew_id=_id(crew))
+    svc.add_user(
+        session, email=email, name=name, role=role, password=password, crew_id=optional_id(crew, "crew")
+    )
     return _done("users", "added")
 
 
 @router.post("/users/{user_id}")
 def update_user(
-    user_id: int, user: AdminUser, session: SessionDep, role: Str, crew: OptId = "", active: Str = ""
+    user_id: PathId, user: AdminUser, session: SessionDep, role: Str, crew: OptId = "", active: Str = ""
 ) -> Response:
-    svc.update_user(session, user_id=user_id, role=role, crew_id=_id(crew), active=bool(active), by=user)
+    svc.update_user(
+        session, user_id=user_id, role=role, crew_id=optional_id(crew, "crew"), active=bool(active), by=user
+    )
     return _done("users", "saved")
 
 
@@ -184,7 +189,7 @@ def update_user(
 
 
 @router.get("/articles")
-def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, KnowledgeArticle, edit)
     rows = svc.articles(session)
     return render(request, "admin/articles.html", _ctx(request, session, current=current, rows=rows))
@@ -204,12 +209,12 @@ def save_article(
 ) -> Response:
     svc.save_article(
         session,
-        article_id=_id(id),
+        article_id=optional_id(id),
         slug=slug,
         title=title,
         body=body,
         keywords=keywords,
-        department_id=_id(department),
+        department_id=optional_id(department, "department"),
         language=language,
     )
     return _done("articles", "saved")
@@ -239,6 +244,6 @@ def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: int, user: AdminUser, session: SessionDep) -> Response:
+def revoke_key(key_id: PathId, user: AdminUser, session: SessionDep) -> Response:
     revoke_api_key(session=session, key_id=key_id)
     return RedirectResponse("/admin/keys?done=revoked", 303)
