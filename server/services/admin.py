@@ -44,6 +44,12 @@ def _required(value: str, fld: str, limit: int) -> str:
     return value[:limit]
 
 
+def _check_department(session: Session, department_id: int | None) -> None:
+    # a form can name any id: a missing one is the user's mistake, not a foreign key error from the database
+    if department_id and session.get(Department, department_id) is None:
+        raise Invalid("No such department.", field="department")
+
+
 def _get(session: Session, model: Any, oid: int | None) -> Any:
     row = session.get(model, oid) if oid else None
     if oid and row is None:
@@ -136,8 +142,7 @@ def save_service(
     code = _code(code)
     if session.exec(select(Service).where(Service.code == code, Service.id != svc.id)).first():
         raise Conflict("Another service has this code.", field="code")
-    if department_id and session.get(Department, department_id) is None:
-        raise Invalid("No such department.", field="department")
+    _check_department(session, department_id)
     sla: int | None = None
     if sla_hours not in (None, ""):
         try:
@@ -168,6 +173,7 @@ def save_crew(
 ) -> Crew:
     crew = _get(session, Crew, crew_id) or Crew(name="")
     name = _required(name, "name", 200)
+    _check_department(session, department_id)
     if session.exec(select(Crew).where(Crew.name == name, Crew.id != crew.id)).first():
         raise Conflict("Another crew has this name.", field="name")
     crew.name, crew.department_id, crew.active = name, department_id or None, active
@@ -231,6 +237,7 @@ def save_article(
 ) -> KnowledgeArticle:
     art = _get(session, KnowledgeArticle, article_id) or KnowledgeArticle(slug="", title="", body="")
     slug = _code(slug, "slug")
+    _check_department(session, department_id)
     if session.exec(
         select(KnowledgeArticle).where(KnowledgeArticle.slug == slug, KnowledgeArticle.id != art.id)
     ).first():
