@@ -27,7 +27,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ..domain.errors import DomainError, Invalid
-from ..inputs import optional_datetime, parse_datetime
+from ..inputs import forbidden_character, optional_datetime, parse_datetime, parse_id
 from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
 from .photos import attach_photo, photo_url
@@ -98,13 +98,13 @@ def parse_event(raw: Any) -> Event:
     if kind not in KINDS:
         raise Malformed("bad_kind")
     job, user_id = raw.get("job"), raw.get("user_id")
-    if not isinstance(job, int) or isinstance(job, bool) or job <= 0:
+    if not isinstance(job, int) or parse_id(job) is None:  # an int above 2**63 is no row id either
         raise Malformed("bad_job")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise Malformed("bad_user")
     note = raw.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise Malformed("bad_note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE or forbidden_character(note):
+        raise Malformed("bad_note")  # e.g. NUL, which PostgreSQL cannot store (server/inputs.py)
     ev = Event(
         id=eid.lower(),
         job=job,
