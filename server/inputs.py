@@ -4,7 +4,7 @@
 message, never a 500 from the database, the XML writer or the standard library.
 
 What the storage and the wire formats cannot carry:
-- integers: both databases store ids and counts as signed 64-bit (`BIGINT`/`INTEGER`): 1 .. 2**63-1;
+- ids: every id column is an `INTEGER`, 32-bit on PostgreSQL (64 on SQLite): 1 .. 2**31-1 fits both;
 - dates: Python's datetime covers years 1..9999, but a UTC shift or a 90-day window at either end overflows, and
   PostgreSQL's range differs from SQLite's; 1900..2200 is every date a 311 system can mean;
 - text: PostgreSQL refuses NUL; UTF-8 cannot encode lone surrogates; XML 1.0 forbids most C0 controls, U+FFFE
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -70,12 +71,12 @@ def text(value: Any, name: str, max_len: int = 4000, *, strip: bool = True) -> s
 
 
 def parse_id(value: Any, name: str = "id") -> int | None:
-    """A database id from a form or query: ASCII digits in 1..2**63-1, else None (the caller says what's missing)."""
+    """A database id from a form or query: ASCII digits in 1..MAX_ID, else None (the caller says what's missing)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 1 <= value <= MAX_ID else None
-    if not isinstance(value, str) or len(value) > 19 or not _DIGITS.fullmatch(value.strip()):
+    if not isinstance(value, str) or len(value) > 40 or not _DIGITS.fullmatch(value.strip()):
         return None
     n = int(value.strip())
     return n if 1 <= n <= MAX_ID else None
@@ -226,6 +227,16 @@ SafeStr = Annotated[str, AfterValidator(_checked_text)]
 
 # Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch).
 _BODY_CHECKED_ELSEWHERE = ("/field/api/sync",)
+
+
+async def close_form_after(request: Request) -> AsyncIterator[None]:
+    """App-wide dependency, listed first: the form a dependency parsed (CSRF, the text check) is closed however
+    the request ends. A request refused before its route runs would otherwise leave an uploaded file's
+    temporary spool open until the garbage collector finds it."""
+    try:
+        yield
+    finally:
+        await request.close()
 
 
 async def refuse_unstorable_text(request: Request) -> None:

@@ -16,7 +16,7 @@ from .auth import csrf_protect
 from .city import load_city
 from .config import Settings
 from .db import make_engine, make_lookup_engine
-from .inputs import refuse_unstorable_text
+from .inputs import close_form_after, refuse_unstorable_text
 from .middleware import LanguageAndHeaders
 from .pages import ROUTERS as PAGE_ROUTERS
 from .templating import FIELD, WEB
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="civic311",
         description="311 constituent services. The Open311 GeoReport v2 API lives at /open311/.",
-        dependencies=[Depends(csrf_protect), Depends(refuse_unstorable_text)],
+        dependencies=[Depends(close_form_after), Depends(csrf_protect), Depends(refuse_unstorable_text)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)

@@ -1,6 +1,7 @@
 """Hostile input is normal input: what was found from outside against a running server, family by family.
 
-Five families that each gave a 500 (and a reset connection): integers above 2**63, Unicode digits (`"²".isdigit()`
+Five families that each gave a 500 (and a reset connection): integers beyond the id columns (2**31 on PostgreSQL,
+2**63 on SQLite), Unicode digits (`"²".isdigit()`
 is true, `int("²")` fails), dates out of range, NUL (PostgreSQL refuses it), lone surrogates and noncharacters.
 Each case is sent as the role that may use the route, on the database of the run (SQLite, or PostgreSQL with
 DATABASE_URL), and must answer 400 or 404 in the caller's format (HTML page, htmx fragment, JSON, Open311 JSON
@@ -11,11 +12,13 @@ on a real uvicorn server) not costing the keep-alive connection.
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import logging
 import threading
 import time
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +48,7 @@ from tests.factories import csrf_from, login, make_request, make_user
 from tests.open311_helpers import api_key
 
 HUGE = "9" * 20  # > 2**63 - 1: no 64-bit column holds it
+BIG = str(2**31)  # fits SQLite's 64-bit ids, not PostgreSQL's INTEGER columns
 ROLES = ("anonymous", *(r.value for r in Role))
 
 
@@ -89,7 +93,7 @@ def world(app, engine, city) -> Iterator[World]:  # type: ignore[no-untyped-def]
     w = World(
         engine, clients, req.public_id or "", key, job.id or 0, {r: u.id or 0 for r, u in users.items()}
     )
-    w.values = {"pid": w.public_id, "api_key": key, "job": str(job.id), "huge": HUGE}
+    w.values = {"pid": w.public_id, "api_key": key, "job": str(job.id), "huge": HUGE, "big": BIG}
     yield w
     for c, _ in clients.values():
         c.__exit__(None, None, None)
@@ -222,6 +226,19 @@ HUGE_INTEGERS = [
     ),
     case("update user", "admin", "POST", "/admin/users/{huge}", 404, form={"role": "crew"}),
     case("revoke key", "admin", "POST", "/admin/keys/{huge}/revoke", 404),
+    case("2**31 public id", "anonymous", "GET", "/requests/311-2026-{big}", 404),
+    case("2**31 push", "anonymous", "DELETE", "/api/push/subscriptions/{big}", 404),
+    case("2**31 edit", "admin", "GET", "/admin/departments?edit={big}"),
+    case("2**31 revoke key", "admin", "POST", "/admin/keys/{big}/revoke", 404),
+    case("2**31 answer", "operator", "POST", "/operator/call/answer", form={"article_id": BIG}),
+    case("2**31 case file", "dispatcher", "GET", "/dispatch/requests/{big}", 404),
+    case(
+        "2**31 open311 address_id",
+        "anonymous",
+        "POST",
+        "/open311/v2/requests.json",
+        form=open311_post(address_id=BIG),
+    ),
 ]
 
 UNICODE_DIGITS = [
@@ -434,7 +451,7 @@ def check_refused(world: World, h: Hostile) -> None:
 
 
 @pytest.mark.parametrize("h", HUGE_INTEGERS)
-def test_integers_above_64_bits(world: World, h: Hostile) -> None:
+def test_integers_beyond_the_id_columns(world: World, h: Hostile) -> None:
     check_refused(world, h)
 
 
@@ -472,6 +489,22 @@ def test_a_field_note_with_nul_is_refused_alone(world: World) -> None:
     }
     r = client.post("/field/api/sync", json={"events": [event]}, headers={"X-CSRF-Token": token})
     assert r.status_code < 500 and stored(world.engine) == before, r.text[:300]
+
+
+def test_a_refused_upload_leaves_no_file_open(world: World) -> None:
+    """Refused by an app-wide check before the route runs: the uploaded photo's spool is still closed."""
+    client, token = world.clients["anonymous"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = client.post(
+            "/report",
+            data=report(description="Hole\x00"),
+            files=[("photos", ("a.jpg", b"\xff\xd8" + b"x" * 5000, "image/jpeg"))],
+            headers={"X-CSRF-Token": token},
+        )
+        gc.collect()
+    assert r.status_code == 400
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # ---------------------------------------------------------------- Spanish, and the same families in Spanish
@@ -562,7 +595,7 @@ def test_checked_text_is_exactly_what_xml_and_storage_carry(value: str) -> None:
     ET.fromstring(f"<a>{xml_safe(value).replace('&', '&amp;').replace('<', '&lt;')}</a>".encode())
 
 
-def test_ids_are_ascii_digits_within_64_bits() -> None:
+def test_ids_are_ascii_digits_that_every_id_column_holds() -> None:
     assert [parse_id(v) for v in ("1", " 42 ", str(MAX_ID), str(MAX_ID + 1), "0", "-1", "²", "٣", "1e3", "", True)] == [
         1, 42, MAX_ID, None, None, None, None, None, None, None, None
     ]  # fmt: skip

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-# ASCII digits only (`\d` would take "²" and "٣"), and a number a 64-bit row id can hold
-PUBLIC_ID_RE = re.compile(r"^(?P<prefix>[A-Z0-9]{1,8})-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,19})$")
-MAX_ROW_ID = 2**63 - 1
+# Row ids are INTEGER columns: 32-bit on PostgreSQL (SQLite's are 64-bit), so this is the largest id either holds.
+MAX_ROW_ID = 2**31 - 1
+# ASCII digits only (`\d` would take "²" and "٣"), and no more of them than a row id can have
+PUBLIC_ID_RE = re.compile(r"^(?P<prefix>[A-Z0-9]{1,8})-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,10})$")
 
 
 def format_public_id(prefix: str, created_at: datetime, number: int) -> str:

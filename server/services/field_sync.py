@@ -98,7 +98,7 @@ def parse_event(raw: Any) -> Event:
     if kind not in KINDS:
         raise Malformed("bad_kind")
     job, user_id = raw.get("job"), raw.get("user_id")
-    if not isinstance(job, int) or parse_id(job) is None:  # an int above 2**63 is no row id either
+    if not isinstance(job, int) or parse_id(job) is None:  # nor an int beyond the id columns
         raise Malformed("bad_job")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise Malformed("bad_user")
