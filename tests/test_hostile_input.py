@@ -1,13 +1,13 @@
 """Hostile input is normal input: what was found from outside against a running server, family by family.
 
-Five families that each gave a 500 (and a reset connection): integers beyond the id columns (2**31 on PostgreSQL,
-2**63 on SQLite), Unicode digits (`"²".isdigit()`
-is true, `int("²")` fails), dates out of range, NUL (PostgreSQL refuses it), lone surrogates and noncharacters.
-Each case is sent as the role that may use the route, on the database of the run (SQLite, or PostgreSQL with
-DATABASE_URL), and must answer 400 or 404 in the caller's format (HTML page, htmx fragment, JSON, Open311 JSON
-or XML) with a message, store nothing when it was a write, and never be a 5xx. Also here: Spanish messages,
-404/405 in the caller's format, the Open311 XML staying well-formed whatever is stored, and a bug (a forced 500
-on a real uvicorn server) not costing the keep-alive connection.
+Five families that each gave a 500 (and a reset connection): integers beyond the id columns (2**31 on
+PostgreSQL, 2**63 on SQLite), Unicode digits (`"²".isdigit()` is true, `int("²")` fails), dates out of range,
+NUL (PostgreSQL refuses it), lone surrogates and noncharacters; and a sixth found on the way: NaN, infinity and
+1e400 where a number goes. Each case is sent as the role that may use the route, on the database of the run
+(SQLite, or PostgreSQL with DATABASE_URL), and must answer 400 or 404 in the caller's format (HTML page, htmx
+fragment, JSON, Open311 JSON or XML) with a message, store nothing when it was a write, and never be a 5xx.
+Also here: Spanish messages, 404/405 in the caller's format, the Open311 XML staying well-formed whatever is
+stored, and a bug (a forced 500 on a real uvicorn server) not costing the keep-alive connection.
 """
 
 from __future__ import annotations
@@ -314,6 +314,81 @@ DATES = [
     ),
 ]
 
+SIDEWALK = {"service_code": "sidewalk-damage", "attribute[problem]": "cracked", "address_string": "1 Main St"}
+QUESTION = '[{"code": "a", "description": "A", %s}]'
+NOT_A_NUMBER = [
+    case("report lat", "anonymous", "POST", "/report", form=report(lat="nan", long="-71.07"), multipart=True),
+    case(
+        "report long", "anonymous", "POST", "/report", form=report(lat="42.77", long="1e400"), multipart=True
+    ),
+    case(
+        "report answer",
+        "anonymous",
+        "POST",
+        "/report",
+        form={**SIDEWALK, "description": "Crack", "attribute[length_feet]": "inf"},
+        multipart=True,
+    ),
+    case(
+        "open311 answer",
+        "anonymous",
+        "POST",
+        "/open311/v2/requests.json",
+        form={**SIDEWALK, "api_key": "{api_key}", "attribute[length_feet]": "nan"},
+    ),
+    case(
+        "open311 lat",
+        "anonymous",
+        "POST",
+        "/open311/v2/requests.xml",
+        form=open311_post(lat="nan", long="-71.07"),
+    ),
+    case("open311 radius", "anonymous", "GET", "/open311/v2/requests.json?lat=42.7&long=-71&radius=1e400"),
+    case("open311 near", "anonymous", "GET", "/open311/v2/requests.json?lat=1e400&long=1&radius=10"),
+    case("open311 bbox", "anonymous", "GET", "/open311/v2/requests.xml?bbox=-1e999,40,-70,43"),
+    case("requests near", "anonymous", "GET", "/requests?lat=nan&long=-71"),
+    case("nearby", "anonymous", "GET", "/report/nearby?service=pothole&lat=inf&long=-71", htmx=True),
+    case(
+        "operator nearby",
+        "operator",
+        "GET",
+        "/operator/nearby?service_code=pothole&lat=1e400&long=1",
+        htmx=True,
+    ),
+    case(
+        "phone request",
+        "operator",
+        "POST",
+        "/operator/call/requests",
+        form={"service_code": "pothole", "description": "x", "lat": "nan", "long": "-71"},
+    ),
+    case(
+        "question order",
+        "admin",
+        "POST",
+        "/admin/services",
+        form={"code": "q", "name": "Q", "attributes": QUESTION % '"order": "²"'},
+    ),
+    case(
+        "question order inf",
+        "admin",
+        "POST",
+        "/admin/services",
+        form={"code": "q", "name": "Q", "attributes": QUESTION % '"order": 1e400'},
+    ),
+    case(
+        "question values",
+        "admin",
+        "POST",
+        "/admin/services",
+        form={
+            "code": "q",
+            "name": "Q",
+            "attributes": QUESTION % '"datatype": "singlevaluelist", "values": 5',
+        },
+    ),
+]
+
 NUL = [
     case("requests filter", "anonymous", "GET", "/requests?service=pot%00hole"),
     case("nearby address", "anonymous", "GET", "/report/nearby?service=pothole&address=1%00Main"),
@@ -457,6 +532,11 @@ def test_integers_beyond_the_id_columns(world: World, h: Hostile) -> None:
 
 @pytest.mark.parametrize("h", UNICODE_DIGITS)
 def test_unicode_digits(world: World, h: Hostile) -> None:
+    check_refused(world, h)
+
+
+@pytest.mark.parametrize("h", NOT_A_NUMBER)
+def test_numbers_that_are_not_numbers(world: World, h: Hostile) -> None:
     check_refused(world, h)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from ..domain.errors import Conflict, Invalid, NotFound
+from ..inputs import parse_int
 from ..models import (
     ApiKey,
     Crew,
@@ -115,6 +116,10 @@ def parse_questions(text: str) -> list[dict[str, Any]]:
                 types=", ".join(DATATYPES),
             )
         values = q.get("values") or []
+        if "order" in q:  # a whole number, as the wire format writes it (server/inputs.py)
+            q = {**q, "order": parse_int(q["order"], "order", 0, 10_000)}
+        if not isinstance(values, list):
+            raise Invalid("Question %(n)s: each value needs a key and a name.", field="attributes", n=i)
         if datatype.endswith("valuelist") and not values:
             raise Invalid("Question %(n)s: a list question needs values.", field="attributes", n=i)
         if not all(isinstance(v, dict) and "key" in v and "name" in v for v in values):
