@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .domain.errors import DomainError, Invalid
@@ -167,6 +168,8 @@ class LastResort:
 
         try:
             await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            return  # the caller left while sending: nobody to answer, nothing went wrong here
         except Exception:
             log.exception("Unexpected error in %s %s", scope.get("method"), scope.get("path"))
             if started:

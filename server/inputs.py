@@ -35,12 +35,15 @@ _FORBIDDEN = re.compile(
     + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(1, 17))
     + "]"
 )
+# The same for ASCII text (most of it): a short character class is several times faster to scan, and this runs
+# on every value of every request and every string the Open311 XML writer writes.
+_FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also says yes to "²" and "٣"
 
 
 def forbidden_character(value: str) -> str | None:
     """The first character that storage or XML cannot carry, as U+XXXX, or None."""
-    m = _FORBIDDEN.search(value)
+    m = (_FORBIDDEN_ASCII if value.isascii() else _FORBIDDEN).search(value)
     return f"U+{ord(m.group()):04X}" if m else None
 
 
@@ -59,7 +62,8 @@ def check_text(value: str, name: str = "text") -> str:
 
 def xml_safe(value: str) -> str:
     """For writers: drop what XML 1.0 cannot carry (text stored before this boundary existed, or imported)."""
-    return _FORBIDDEN.sub("", value)
+    pattern = _FORBIDDEN_ASCII if value.isascii() else _FORBIDDEN
+    return pattern.sub("", value) if pattern.search(value) else value
 
 
 def text(value: Any, name: str, max_len: int = 4000, *, strip: bool = True) -> str:

@@ -701,6 +701,7 @@ def test_dates_are_utc_within_1900_to_2200() -> None:
         ("PUT", "/report", {}, 405, "page"),
         ("DELETE", "/open311/v2/requests.json", {}, 405, "open311"),
         ("GET", "/admin/departments?edit=abc", {}, 400, "page"),
+        ("GET", "/operator/call?call=abc", {"HX-Request": "true"}, 400, "htmx"),
         ("POST", "/api/push/subscriptions", {"Content-Type": "application/json"}, 400, "json"),
     ],
 )
@@ -722,7 +723,7 @@ def test_framework_errors_in_the_callers_format(
         assert html.select_one('p.error[role="alert"]') is not None
         assert (html.find("html") is None) == (kind == "htmx")
         if status == 400:
-            assert "edit" in html.select_one('p.error[role="alert"]').get_text()
+            assert "must be a whole number" in html.select_one('p.error[role="alert"]').get_text()
 
 
 # ---------------------------------------------------------------- the Open311 XML writer

@@ -58,8 +58,14 @@ TEXT: dict[str, Any] = {"type": "string"}
 ID = _any({"type": "integer"})
 NUMBER = _any({"type": "number"})
 DATE = _any({"type": "string", "format": "date-time"}, {"type": "string", "format": "date"})
-SERVICE = _any({"enum": ["pothole", "graffiti", "streetlight-out"]})
+SERVICE = _any({"enum": ["pothole", "sidewalk-damage", "graffiti"]})
 SIZE = _any({"enum": ["small", "medium", "large"]})
+# the answers of two services: a list question (pothole) and a number question (sidewalk-damage)
+ANSWERS = {
+    "attribute[size]": SIZE,
+    "attribute[problem]": _any({"enum": ["cracked"]}),
+    "attribute[length_feet]": NUMBER,
+}
 CALL = {"call_id": ID, "caller_phone": TEXT, "caller_name": TEXT, "started_at": DATE}
 
 HAND_PARSED_QUERY: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
@@ -115,7 +121,7 @@ HAND_PARSED_FORM: dict[tuple[str, str], tuple[str, dict[str, dict[str, Any]]]] =
             "phone": TEXT,
             "description": TEXT,
             "media_url": TEXT,
-            "attribute[size]": SIZE,
+            **ANSWERS,
         },
     ),
     ("post", "/report"): (
@@ -130,7 +136,7 @@ HAND_PARSED_FORM: dict[tuple[str, str], tuple[str, dict[str, dict[str, Any]]]] =
             "email": TEXT,
             "phone": TEXT,
             "idempotency_key": TEXT,
-            "attribute[size]": SIZE,
+            **ANSWERS,
             "photos": {"type": "string", "format": "binary"},
         },
     ),
@@ -146,6 +152,8 @@ HAND_PARSED_FORM: dict[tuple[str, str], tuple[str, dict[str, dict[str, Any]]]] =
             "caller_language": TEXT,
             "idempotency_key": TEXT,
             "attr_size": SIZE,
+            "attr_problem": _any({"enum": ["cracked"]}),
+            "attr_length_feet": NUMBER,
             **CALL,
         },
     ),
