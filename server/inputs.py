@@ -4,7 +4,7 @@
 message, never a 500 from the database, the XML writer or the standard library.
 
 What the storage and the wire formats cannot carry:
-- integers: both databases store ids and counts as signed 64-bit (`BIGINT`/`INTEGER`): 1 .. 2**63-1;
+- ids: every id column is an `INTEGER`, 32-bit on PostgreSQL (64 on SQLite): 1 .. 2**31-1 fits both;
 - dates: Python's datetime covers years 1..9999, but a UTC shift or a 90-day window at either end overflows, and
   PostgreSQL's range differs from SQLite's; 1900..2200 is every date a 311 system can mean;
 - text: PostgreSQL refuses NUL; UTF-8 cannot encode lone surrogates; XML 1.0 forbids most C0 controls, U+FFFE
@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .domain.errors import Invalid, NotFound
+from .domain.ids import MAX_ROW_ID as MAX_ID
 
-MAX_ID = 2**63 - 1
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 # Everything XML 1.0 allows (tab, LF, CR, U+0020..U+D7FF, U+E000..U+FFFD, U+10000..U+10FFFF), minus the
@@ -34,12 +35,15 @@ _FORBIDDEN = re.compile(
     + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(1, 17))
     + "]"
 )
+# The same for ASCII text (most of it): a short character class is several times faster to scan, and this runs
+# on every value of every request and every string the Open311 XML writer writes.
+_FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also says yes to "²" and "٣"
 
 
 def forbidden_character(value: str) -> str | None:
     """The first character that storage or XML cannot carry, as U+XXXX, or None."""
-    m = _FORBIDDEN.search(value)
+    m = (_FORBIDDEN_ASCII if value.isascii() else _FORBIDDEN).search(value)
     return f"U+{ord(m.group()):04X}" if m else None
 
 
@@ -58,7 +62,8 @@ def check_text(value: str, name: str = "text") -> str:
 
 def xml_safe(value: str) -> str:
     """For writers: drop what XML 1.0 cannot carry (text stored before this boundary existed, or imported)."""
-    return _FORBIDDEN.sub("", value)
+    pattern = _FORBIDDEN_ASCII if value.isascii() else _FORBIDDEN
+    return pattern.sub("", value) if pattern.search(value) else value
 
 
 def text(value: Any, name: str, max_len: int = 4000, *, strip: bool = True) -> str:
@@ -70,12 +75,12 @@ def text(value: Any, name: str, max_len: int = 4000, *, strip: bool = True) -> s
 
 
 def parse_id(value: Any, name: str = "id") -> int | None:
-    """A database id from a form or query: ASCII digits in 1..2**63-1, else None (the caller says what's missing)."""
+    """A database id from a form or query: ASCII digits in 1..MAX_ID, else None (the caller says what's missing)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 1 <= value <= MAX_ID else None
-    if not isinstance(value, str) or len(value) > 19 or not _DIGITS.fullmatch(value.strip()):
+    if not isinstance(value, str) or len(value) > 40 or not _DIGITS.fullmatch(value.strip()):
         return None
     n = int(value.strip())
     return n if 1 <= n <= MAX_ID else None
@@ -88,11 +93,21 @@ def require_id(value: Any, name: str = "id") -> int:
     return n
 
 
+def optional_id(value: Any, name: str = "id") -> int | None:
+    """A form's optional id: empty is None ("none chosen", "a new one"); anything else must be an id (a 400
+    otherwise, never read as "none": a mangled id must not turn an edit into a new row)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return require_id(value, name)
+
+
 def parse_int(value: Any, name: str, lo: int = 0, hi: int = MAX_ID) -> int:
     """A whole number in lo..hi (ASCII digits, optional sign), or a 400 saying which bounds."""
     raw = value.strip() if isinstance(value, str) else value
-    if isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]{1,19}", raw):
-        n = int(raw)
+    if isinstance(raw, str) and len(raw) <= 100 and re.fullmatch(r"[+-]?[0-9]+", raw):
+        n = int(
+            raw
+        )  # at most 100 digits: far below int()'s own limit, and any of them is out of range anyway
     elif isinstance(raw, int) and not isinstance(raw, bool):
         n = raw
     else:
@@ -198,15 +213,34 @@ def _checked_text(value: str) -> str:
     return check_text(value)
 
 
-# FastAPI types: a path id that cannot be stored is a 404 (no such thing), a query id a 400.
-PathId = Annotated[int, BeforeValidator(_id_or_404), Path()]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-PageNumber = Annotated[int, Query(ge=1, le=100_000)]
+def _blank_is_none(value: Any) -> Any:
+    # an HTML form's "any" choice sends `?service=`: that is no id, not a bad one
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# FastAPI types: a path id that cannot be stored is a 404 (no such thing), a query id a 400 (the
+# RequestValidationError handler in server/errors.py). The bounds sit on the inner int so that pydantic keeps
+# them native: they show as minimum/maximum in /openapi.json and None need not satisfy them.
+_Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[_Id, BeforeValidator(_id_or_404), Path()]
+QueryId = Annotated[_Id | None, BeforeValidator(_blank_is_none), Query()]
+MAX_PAGE = 100_000
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SafeStr = Annotated[str, AfterValidator(_checked_text)]
 
 
 # Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch).
 _BODY_CHECKED_ELSEWHERE = ("/field/api/sync",)
+
+
+async def close_form_after(request: Request) -> AsyncIterator[None]:
+    """App-wide dependency, listed first: the form a dependency parsed (CSRF, the text check) is closed however
+    the request ends. A request refused before its route runs would otherwise leave an uploaded file's
+    temporary spool open until the garbage collector finds it."""
+    try:
+        yield
+    finally:
+        await request.close()
 
 
 async def refuse_unstorable_text(request: Request) -> None:

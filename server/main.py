@@ -17,7 +17,7 @@ from .auth import csrf_protect
 from .city import load_city
 from .config import Settings
 from .db import make_engine, make_lookup_engine
-from .inputs import refuse_unstorable_text
+from .inputs import close_form_after, refuse_unstorable_text
 from .middleware import LanguageAndHeaders
 from .pages import ROUTERS as PAGE_ROUTERS
 from .templating import FIELD, WEB
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="civic311",
         description="311 constituent services. The Open311 GeoReport v2 API lives at /open311/.",
-        dependencies=[Depends(csrf_protect), Depends(refuse_unstorable_text)],
+        dependencies=[Depends(close_form_after), Depends(csrf_protect), Depends(refuse_unstorable_text)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # outermost: the client's address and scheme are settled before anything reads them; the headers are
         # believed only from these addresses (anyone else could name any address and dodge every throttle)
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
+    app.add_middleware(errors.LastResort)  # added last, so outermost: a bug never costs the connection
     return app
 
 

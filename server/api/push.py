@@ -22,6 +22,7 @@ from ..domain.errors import Forbidden, NotFound
 from ..domain.push_endpoints import EndpointRules
 from ..i18n import current_language
 from ..i18n import gettext as _
+from ..inputs import PathId
 from ..models import PushSubscription, User
 from ..services import notify
 from ..services.requests import find_request
@@ -153,7 +154,7 @@ def my_subscriptions(
 
 @router.delete("/api/push/subscriptions/{sub_id}", status_code=204)
 def unsubscribe(
-    sub_id: int, session: SessionDep, user: OptionalUser, token: TokenHeader = "", staff_only: bool = False
+    sub_id: PathId, session: SessionDep, user: OptionalUser, token: TokenHeader = "", staff_only: bool = False
 ) -> Response:
     """Remove a device. `staff_only`: only my work notifications; requests it follows stay followed."""
     sub = _owned(session, sub_id, user, token)
@@ -167,7 +168,7 @@ def unsubscribe(
 
 @router.delete("/api/push/subscriptions/{sub_id}/follows/{public_id}", status_code=204)
 def stop_following_on_device(
-    sub_id: int, public_id: str, session: SessionDep, user: OptionalUser, token: TokenHeader = ""
+    sub_id: PathId, public_id: str, session: SessionDep, user: OptionalUser, token: TokenHeader = ""
 ) -> Response:
     sub = _owned(session, sub_id, user, token)
     req = find_request(session, public_id)

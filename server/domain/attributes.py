@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -62,9 +63,13 @@ def clean_answers(attributes: list[dict[str, Any]], given: Mapping[str, Any]) ->
             try:
                 num = float(value)
             except ValueError:
+                num = math.nan
+            if not math.isfinite(
+                num
+            ):  # "nan" and "inf" are floats, but JSON (and PostgreSQL) has no such number
                 raise Invalid(
                     "A number is needed for: %(label)s", field=code, code="attribute_value", label=label
-                ) from None
+                )
             out[code] = int(num) if num.is_integer() else num
             continue
         elif dtype == "datetime":

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from ..auth import AdminUser, audit_actor
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..i18n import gettext as _
+from ..inputs import PathId, QueryId, optional_id
 from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
 from ..services import audit, catalog
@@ -22,10 +23,6 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 Str = Annotated[str, Form(max_length=200)]
 Long = Annotated[str, Form(max_length=20000)]
 OptId = Annotated[str, Form(max_length=20)]
-
-
-def _id(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
 
 
 def _done(path: str, what: str) -> Response:
@@ -51,9 +48,7 @@ def home(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 
 
 @router.get("/departments")
-def departments(
-    request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None
-) -> Response:
+def departments(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Department, edit)
     return render(request, "admin/departments.html", _ctx(request, session, current=current))
 
@@ -74,7 +69,7 @@ def save_department(
 ) -> Response:
     svc.save_department(
         session,
-        dept_id=_id(id),
+        dept_id=optional_id(id),
         code=code,
         name=name,
         phone=phone,
@@ -91,7 +86,7 @@ def save_department(
 
 
 @router.get("/services")
-def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Service, edit)
     rows = svc.services(session)
     questions = json.dumps(current.attributes, indent=2, ensure_ascii=False) if current else "[]"
@@ -121,14 +116,14 @@ def save_service(
 ) -> Response:
     svc.save_service(
         session,
-        service_id=_id(id),
+        service_id=optional_id(id),
         code=code,
         name=name,
         group=group,
         description=description,
         keywords=keywords,
-        department_id=_id(department),
-        sla_hours=sla_hours,
+        department_id=optional_id(department, "department"),
+        sla_hours=sla_hours,  # parsed by the service, which says "a whole number of hours"
         attributes=attributes,
         active=bool(active),
         public=bool(public),
@@ -141,7 +136,7 @@ def save_service(
 
 
 @router.get("/crews")
-def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def crews(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Crew, edit)
     members = svc.crew_members(session)
     return render(request, "admin/crews.html", _ctx(request, session, current=current, members=members))
@@ -159,9 +154,9 @@ def save_crew(
 ) -> Response:
     svc.save_crew(
         session,
-        crew_id=_id(id),
+        crew_id=optional_id(id),
         name=name,
-        department_id=_id(department),
+        department_id=optional_id(department, "department"),
         active=bool(active),
         actor=audit_actor(request, user),
     )
@@ -193,7 +188,7 @@ def add_user(
         name=name,
         role=role,
         password=password,
-        crew_id=_id(crew),
+        crew_id=optional_id(crew, "crew"),
         actor=audit_actor(request, user),
     )
     return _done("users", "added")
@@ -202,7 +197,7 @@ def add_user(
 @router.post("/users/{user_id}")
 def update_user(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     user: AdminUser,
     session: SessionDep,
     role: Str,
@@ -213,7 +208,7 @@ def update_user(
         session,
         user_id=user_id,
         role=role,
-        crew_id=_id(crew),
+        crew_id=optional_id(crew, "crew"),
         active=bool(active),
         by=user,
         actor=audit_actor(request, user),
@@ -237,7 +232,7 @@ def reset_password(
 
 
 @router.get("/articles")
-def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: int | None = None) -> Response:
+def articles(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, KnowledgeArticle, edit)
     rows = svc.articles(session)
     return render(request, "admin/articles.html", _ctx(request, session, current=current, rows=rows))
@@ -258,12 +253,12 @@ def save_article(
 ) -> Response:
     svc.save_article(
         session,
-        article_id=_id(id),
+        article_id=optional_id(id),
         slug=slug,
         title=title,
         body=body,
         keywords=keywords,
-        department_id=_id(department),
+        department_id=optional_id(department, "department"),
         language=language,
         actor=audit_actor(request, user),
     )
@@ -294,7 +289,7 @@ def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(request: Request, key_id: int, user: AdminUser, session: SessionDep) -> Response:
+def revoke_key(request: Request, key_id: PathId, user: AdminUser, session: SessionDep) -> Response:
     svc.revoke_key(session, key_id=key_id, actor=audit_actor(request, user))
     return RedirectResponse("/admin/keys?done=revoked", 303)
 

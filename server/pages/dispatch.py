@@ -13,6 +13,7 @@ from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
 from ..domain.status import CLOSE_REASONS
 from ..i18n import gettext as _
+from ..inputs import MAX_ID, optional_id, parse_id
 from ..models import Channel, ServiceRequest
 from ..services import dashboard as dash
 from ..services import dispatch as svc
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/dispatch", tags=["dispatch"])
 
 Text = Annotated[str, Form(max_length=4000)]
 Small = Annotated[str, Form(max_length=100)]
-Version = Annotated[int, Form()]
+Version = Annotated[int, Form(ge=0, le=MAX_ID)]
 
 
 def _choices(session: ReadSessionDep) -> dict:
@@ -104,7 +105,7 @@ async def bulk(
     refs = svc.parse_refs([str(v) for v in form.getlist("ids")])
     actor = Actor.of(user)
     if action == "assign":
-        n = svc.bulk_assign(session, refs, int(crew) if crew.isdigit() else None, actor)
+        n = svc.bulk_assign(session, refs, optional_id(crew, "crew"), actor)
     elif action == "status":
         if not status:
             raise Invalid("Choose a status.", field="status")
@@ -157,7 +158,7 @@ def assign(
     assign_crew(
         session=session,
         req=req,
-        crew_id=int(crew) if crew.isdigit() else None,
+        crew_id=optional_id(crew, "crew"),
         actor=Actor.of(user),
         expected_version=version,
     )
@@ -169,11 +170,10 @@ def priority(
     public_id: str, user: DispatcherUser, session: SessionDep, version: Version, priority: Small
 ) -> Response:
     req = find_request(session, public_id, for_update=True)
-    if not priority.isdigit():
+    level = parse_id(priority)
+    if level is None:
         raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
-    set_priority(
-        session=session, req=req, priority=int(priority), actor=Actor.of(user), expected_version=version
-    )
+    set_priority(session=session, req=req, priority=level, actor=Actor.of(user), expected_version=version)
     return _back(req, "priority")
 
 

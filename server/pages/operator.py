@@ -7,7 +7,6 @@ htmx requests get a partial, plain posts a redirect back to the page (Post/Redir
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +20,7 @@ from ..auth import OperatorUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
 from ..i18n import LANGUAGES
+from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
 from ..models import Call, CallOutcome, Department, Service, User, utcnow
 from ..services import calls as call_log
 from ..services import catalog, intake, knowledge
@@ -42,8 +42,9 @@ def _htmx(request: Request) -> bool:
 
 
 def _text(form: FormData, name: str, max_len: int = 4000) -> str:
+    """The last non-blank value of a field, checked and trimmed (server/inputs.py)."""
     values = [v for v in form.getlist(name) if isinstance(v, str) and v.strip()]
-    return values[-1].strip()[:max_len] if values else ""
+    return text(values[-1], name, max_len) if values else ""
 
 
 def _language(form: FormData) -> str:
@@ -52,32 +53,12 @@ def _language(form: FormData) -> str:
     return lang if lang in LANGUAGES else ""
 
 
-def _int(form: FormData, name: str) -> int | None:
-    v = _text(form, name, 20)
-    return int(v) if v.isdigit() else None
-
-
-def _float(form: FormData, name: str) -> float | None:
-    try:
-        return float(_text(form, name, 40))
-    except ValueError:
-        return None
-
-
-def _when(value: str) -> datetime | None:
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else None
-
-
 def _call_fields(form: FormData) -> dict[str, Any]:
     return {
-        "call_id": _int(form, "call_id"),
+        "call_id": optional_id(_text(form, "call_id", 40), "call_id"),
         "caller_phone": _text(form, "caller_phone", 40),
         "caller_name": _text(form, "caller_name", 200),
-        "started_at": _when(_text(form, "started_at", 40)),
+        "started_at": optional_datetime(_text(form, "started_at", 64), "started_at"),
     }
 
 
@@ -110,7 +91,7 @@ def _done(request: Request, call: Call, message: str, *, public_id: str = "", pl
 
 @router.get("")
 def operator_home(
-    request: Request, user: OperatorUser, session: ReadSessionDep, ended: int | None = None
+    request: Request, user: OperatorUser, session: ReadSessionDep, ended: QueryId = None
 ) -> Response:
     today = call_log.calls_today(session, user, request.app.state.city.tz)
     depts = {d.id: d for d in catalog.departments(session)}
@@ -127,7 +108,7 @@ def call_page(
     user: OperatorUser,
     session: ReadSessionDep,
     phone: str = "",
-    call: int | None = None,
+    call: QueryId = None,
     service_code: str = "",
     saved: str = "",
     kb: str = "",
@@ -204,10 +185,8 @@ def nearby(
     long: str = "",
 ) -> Response:
     service = intake.service_by_code(session, service_code)
-    try:
-        point = (float(lat), float(long))
-    except ValueError:
-        point = None
+    la, lo = latitude(lat), longitude(long)
+    point = (la, lo) if la is not None and lo is not None else None
     found = intake.nearby_open(session, service, *point) if service and point else []
     services = {service.id: service} if service else {}
     return render(
@@ -247,8 +226,8 @@ async def save_request(request: Request, user: OperatorUser, session: SessionDep
                 service_code=code,
                 description=_text(form, "description"),
                 address=_text(form, "address", 250),
-                lat=_float(form, "lat"),
-                long=_float(form, "long"),
+                lat=latitude(_text(form, "lat", 40)),
+                long=longitude(_text(form, "long", 40)),
                 attributes=_answers(service, form),
                 caller_name=fields["caller_name"],
                 caller_phone=fields["caller_phone"],
@@ -281,7 +260,7 @@ async def follow(request: Request, user: OperatorUser, session: SessionDep) -> R
         req, call = intake.follow_request(
             session=session,
             operator=_same(session, user),
-            ref=int(ref) if ref.isdigit() else ref,
+            ref=parse_id(ref) or ref,
             caller_email=_text(form, "caller_email", 254),
             caller_language=_language(form),
             **_call_fields(form),
@@ -302,7 +281,8 @@ async def answer(request: Request, user: OperatorUser, session: SessionDep) -> R
     form = await request.form()
 
     def work() -> Response:
-        article = knowledge.get_article(session, _int(form, "article_id") or 0)
+        article_id = parse_id(_text(form, "article_id", 40))
+        article = knowledge.get_article(session, article_id) if article_id else None
         if article is None:
             raise Invalid("Choose the article you answered from.", field="article_id")
         call = call_log.log_call(
@@ -323,7 +303,8 @@ async def transfer(request: Request, user: OperatorUser, session: SessionDep) ->
     form = await request.form()
 
     def work() -> Response:
-        dept = session.get(Department, _int(form, "department_id") or 0)
+        dept_id = parse_id(_text(form, "department_id", 40))
+        dept = session.get(Department, dept_id) if dept_id else None
         if dept is None:
             raise Invalid("Choose the department to transfer to.", field="department_id")
         call = call_log.log_call(

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..deps import CityDep, ReadSessionDep, SessionDep, SettingsDep
 from ..i18n import N_, current_language
 from ..i18n import gettext as _
+from ..inputs import latitude, longitude
 from ..models import Channel, Service, Status
 from ..ratelimit import RateLimited, address_bucket, limiter_of
 from ..services import resident as svc
@@ -44,14 +45,6 @@ SHELL_ASSETS = (
     ICONS[0],
 )
 OPTIONAL_WORKER_SCRIPTS = ("/static/js/sw-push.js",)  # issue 7 (web push): imported when present
-
-
-def _float(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and abs(f) != float("inf") else None
 
 
 def _wants_json(request: Request) -> bool:
@@ -108,7 +101,7 @@ def report_nearby(
 ) -> Response:
     """'Is this already reported?': open requests of this service near the point (or the typed address)."""
     chosen = svc.get_public_service(session, service)
-    la, lo = _float(lat), _float(long)
+    la, lo = latitude(lat), longitude(long)
     if (la is None or lo is None) and address.strip():
         point = svc.geocode(session, address)
         la, lo = point if point else (None, None)
@@ -155,8 +148,8 @@ def _new_request(form: FormData, service: Service) -> NewRequest:
     return NewRequest(
         service_code=service.code,
         description=str(form.get("description") or ""),
-        lat=_float(form.get("lat")),
-        long=_float(form.get("long")),
+        lat=latitude(form.get("lat")),
+        long=longitude(form.get("long")),
         address=str(form.get("address") or "")[:250],
         attributes=attrs,
         channel=Channel.app if form.get("via") == "app" else Channel.web,
@@ -324,7 +317,7 @@ def recent(
     lat: str = "",
     long: str = "",
 ) -> Response:
-    la, lo = _float(lat), _float(long)
+    la, lo = latitude(lat), longitude(long)
     items = svc.recent_requests(session, service_code=service[:64], status=status[:20], lat=la, long=lo)
     ctx = {
         "items": items,

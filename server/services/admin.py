@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from ..domain.errors import Conflict, Invalid, NotFound
+from ..inputs import parse_int
 from ..models import (
     ApiKey,
     Crew,
@@ -48,6 +49,12 @@ def _required(value: str, fld: str, limit: int) -> str:
     if not value:
         raise Invalid("This field is required.", field=fld, code="required")
     return value[:limit]
+
+
+def _check_department(session: Session, department_id: int | None) -> None:
+    # a form can name any id: a missing one is the user's mistake, not a foreign key error from the database
+    if department_id and session.get(Department, department_id) is None:
+        raise Invalid("No such department.", field="department")
 
 
 def _get(session: Session, model: Any, oid: int | None) -> Any:
@@ -137,6 +144,10 @@ def parse_questions(text: str) -> list[dict[str, Any]]:
                 types=", ".join(DATATYPES),
             )
         values = q.get("values") or []
+        if "order" in q:  # a whole number, as the wire format writes it (server/inputs.py)
+            q = {**q, "order": parse_int(q["order"], "order", 0, 10_000)}
+        if not isinstance(values, list):
+            raise Invalid("Question %(n)s: each value needs a key and a name.", field="attributes", n=i)
         if datatype.endswith("valuelist") and not values:
             raise Invalid("Question %(n)s: a list question needs values.", field="attributes", n=i)
         if not all(isinstance(v, dict) and "key" in v and "name" in v for v in values):
@@ -166,8 +177,7 @@ def save_service(
     code = _code(code)
     if session.exec(select(Service).where(Service.code == code, Service.id != svc.id)).first():
         raise Conflict("Another service has this code.", field="code")
-    if department_id and session.get(Department, department_id) is None:
-        raise Invalid("No such department.", field="department")
+    _check_department(session, department_id)
     sla: int | None = None
     if sla_hours not in (None, ""):
         try:
@@ -206,6 +216,7 @@ def save_crew(
     crew = _get(session, Crew, crew_id) or Crew(name="")
     before = crew.model_dump()
     name = _required(name, "name", 200)
+    _check_department(session, department_id)
     if session.exec(select(Crew).where(Crew.name == name, Crew.id != crew.id)).first():
         raise Conflict("Another crew has this name.", field="name")
     crew.name, crew.department_id, crew.active = name, department_id or None, active
@@ -350,6 +361,7 @@ def save_article(
     art = _get(session, KnowledgeArticle, article_id) or KnowledgeArticle(slug="", title="", body="")
     before = art.model_dump()
     slug = _code(slug, "slug")
+    _check_department(session, department_id)
     if session.exec(
         select(KnowledgeArticle).where(KnowledgeArticle.slug == slug, KnowledgeArticle.id != art.id)
     ).first():

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from ..domain.errors import Conflict, Invalid
 from ..domain.sla import is_overdue
 from ..i18n import N_
+from ..inputs import parse_id
 from ..models import (
     Channel,
     Crew,
@@ -54,12 +55,6 @@ class QueueFilter:
 
     @classmethod
     def parse(cls, params: dict[str, Any]) -> QueueFilter:
-        def as_int(v: Any) -> int | None:
-            try:
-                return int(v) if v not in (None, "") else None
-            except (TypeError, ValueError):
-                return None
-
         status = params.get("status") or "active"
         crew = str(params.get("crew") or "")
         age = str(params.get("age") or "")
@@ -67,14 +62,14 @@ class QueueFilter:
         sort = str(params.get("sort") or "newest")
         return cls(
             status=status if status in STATUS_CHOICES else "active",
-            service_id=as_int(params.get("service")),
-            department_id=as_int(params.get("department")),
-            crew=crew if crew == "none" or crew.isdigit() else "",
+            service_id=parse_id(params.get("service")),
+            department_id=parse_id(params.get("department")),
+            crew=crew if crew == "none" or parse_id(crew) else "",
             age=age if age == "new" or age in AGES else "",
             overdue=str(params.get("overdue") or "") in ("1", "on", "true", "yes"),
             channel=channel if channel in Channel.__members__ else "",
             sort=sort if sort in SORTS else "newest",
-            page=max(1, min(as_int(params.get("page")) or 1, 10_000)),
+            page=min(parse_id(params.get("page")) or 1, 10_000),
         )
 
     def query_args(self, **changes: Any) -> dict[str, str]:
@@ -307,9 +302,10 @@ def parse_refs(values: list[str]) -> list[tuple[int, int | None]]:
     out = []
     for v in values:
         rid, _, ver = v.partition(":")
-        if not rid.isdigit():
+        row_id = parse_id(rid)
+        if row_id is None:
             raise Invalid("Choose requests from the list.", field="ids")
-        out.append((int(rid), int(ver) if ver.isdigit() else None))
+        out.append((row_id, parse_id(ver)))
     if not out:
         raise Invalid("Choose at least one request.", field="ids")
     if len(out) > 500:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, Invalid
+from ..inputs import forbidden_character, optional_datetime, parse_datetime, parse_id
 from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
 from .photos import attach_photo, photo_url
@@ -79,13 +80,10 @@ class Malformed(ValueError):
 
 
 def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise Malformed("bad_time")
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        t = parse_datetime(value, "client_time")  # server/inputs.py: aware UTC, years 1900..2200
+    except Invalid:
         raise Malformed("bad_time") from None
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     return min(t, utcnow())  # a phone clock ahead of ours: never a time in the future
 
 
@@ -100,13 +98,13 @@ def parse_event(raw: Any) -> Event:
     if kind not in KINDS:
         raise Malformed("bad_kind")
     job, user_id = raw.get("job"), raw.get("user_id")
-    if not isinstance(job, int) or isinstance(job, bool) or job <= 0:
+    if not isinstance(job, int) or parse_id(job) is None:  # nor an int beyond the id columns
         raise Malformed("bad_job")
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise Malformed("bad_user")
     note = raw.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise Malformed("bad_note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE or forbidden_character(note):
+        raise Malformed("bad_note")  # e.g. NUL, which PostgreSQL cannot store (server/inputs.py)
     ev = Event(
         id=eid.lower(),
         job=job,
@@ -440,11 +438,7 @@ def jobs_since(session: Session, user: User, since: datetime | None) -> dict[str
 
 
 def parse_cursor(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
     try:
-        # a "+" that came unencoded in a query string arrives as a space
-        t = datetime.fromisoformat(value.strip().replace(" ", "+").replace("Z", "+00:00"))
-    except ValueError:
+        return optional_datetime(value, "cursor")  # server/inputs.py; a bad cursor means "send everything"
+    except Invalid:
         return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t

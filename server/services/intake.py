@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ..city import City
+from ..inputs import parse_id
 from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
 from .calls import calls_from, log_call, normalise_phone
 from .catalog import normalise_address
@@ -100,9 +101,21 @@ class AddressSuggestion:
     source: str  # "address" (the city's list) or "request" (an earlier request)
 
 
-def _successor(prefix: str) -> str:
-    """The smallest string greater than every string starting with prefix (byte/C order)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _successor(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with prefix (code point order, which is UTF-8
+    byte and C collation order), or None when there is none (the prefix is all U+10FFFF: no upper bound).
+    Never a surrogate: U+D7FF is followed by U+E000, as no database can store what lies between."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = 0xE000 if 0xD7FF <= last <= 0xDFFF else last + 1
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
+def _below(column: Any, bound: str | None) -> list[Any]:
+    return [] if bound is None else [column < bound]
 
 
 def suggest_addresses(session: Session, text: str, limit: int = 8) -> list[AddressSuggestion]:
@@ -114,7 +127,7 @@ def suggest_addresses(session: Session, text: str, limit: int = 8) -> list[Addre
        as typed and in Title Case, so a million requests cost a handful of seeks.
     """
     q = normalise_address(text)
-    if not q or (len(q) < 2 and not q.isdigit()) or limit <= 0:
+    if not q or (len(q) < 2 and parse_id(q) is None) or limit <= 0:
         return []
     out: list[AddressSuggestion] = []
     seen: set[str] = set()
@@ -127,13 +140,13 @@ def suggest_addresses(session: Session, text: str, limit: int = 8) -> list[Addre
 
     rows = session.exec(
         select(Address.text, Address.lat, Address.long)
-        .where(Address.search >= q, Address.search < _successor(q))
+        .where(Address.search >= q, *_below(Address.search, _successor(q)))
         .order_by(Address.search)
         .limit(limit)
     ).all()
     for t, lat, long in rows:
         add(t, lat, long, "address")
-    if len(out) < limit and not q[0].isdigit():
+    if len(out) < limit and not ("0" <= q[0] <= "9"):
         street_rows = session.exec(
             select(Address.text, Address.lat, Address.long)
             .where(col(Address.search).like(f"% {q}%"))
@@ -153,8 +166,7 @@ def suggest_addresses(session: Session, text: str, limit: int = 8) -> list[Addre
 
 
 def _house_number(text: str) -> int:
-    head = text.split(" ", 1)[0]
-    return int(head) if head.isdigit() else 0
+    return parse_id(text.split(" ", 1)[0]) or 0  # ASCII digits: "²" or "٣" is no house number
 
 
 def _request_addresses(session: Session, prefix: str, limit: int, add: Any) -> None:
@@ -166,7 +178,7 @@ def _request_addresses(session: Session, prefix: str, limit: int, add: Any) -> N
         cond = ServiceRequest.address >= lo if inclusive else ServiceRequest.address > lo
         row = session.exec(
             select(ServiceRequest.address, ServiceRequest.lat, ServiceRequest.long)
-            .where(cond, ServiceRequest.address < hi)
+            .where(cond, *_below(ServiceRequest.address, hi))
             .order_by(ServiceRequest.address)
             .limit(1)
         ).first()
@@ -184,7 +196,7 @@ def learn_address(session: Session, city: City, text: str, lat: float | None, lo
     if session.exec(select(Address.id).where(Address.text == text)).first():
         return
     number, _, street = text.partition(" ")
-    if not number.isdigit():
+    if parse_id(number) is None:
         number, street = "", text
     try:
         with session.begin_nested():

@@ -17,6 +17,7 @@ from ..domain.ids import format_public_id, parse_public_id
 from ..domain.sla import expected_at
 from ..domain.status import check_transition
 from ..i18n import current_language
+from ..inputs import parse_id
 from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
 from .notify import notify_crew_assignment, notify_request_change
 
@@ -181,14 +182,13 @@ def create_request(
 
 def find_request(session: Session, ref: str | int, *, for_update: bool = False) -> ServiceRequest:
     """By row id or public id."""
-    rid = (
-        ref if isinstance(ref, int) else (parse_public_id(ref) or (int(ref) if str(ref).isdigit() else None))
-    )
+    row_id = parse_id(ref)
+    rid = row_id or (parse_public_id(ref) if isinstance(ref, str) else None)
     stmt = select(ServiceRequest).where(ServiceRequest.id == rid)
     if for_update:
         stmt = stmt.with_for_update()
     req = session.exec(stmt).first() if rid else None
-    if req is None or (isinstance(ref, str) and not ref.isdigit() and req.public_id != ref.strip().upper()):
+    if req is None or (row_id is None and req.public_id != str(ref).strip().upper()):
         raise NotFound("No such request.", code="request_not_found")
     return req
 

@@ -1,14 +1,18 @@
-"""GET requests arguments as clients send them, parsed and checked into a RequestQuery."""
+"""GET requests arguments as clients send them, parsed and checked into a RequestQuery.
+
+Each value is parsed by server/inputs.py: dates are bounded there (years 1900..2200), so the 90-day window
+arithmetic below never leaves what datetime and the databases can hold.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from ...domain.errors import Invalid
 from ...domain.geo import Bounds
+from ...inputs import MAX_PAGE, latitude, longitude, parse_datetime, parse_float, parse_int
 from ...models import utcnow
 
 MAX_SPAN = timedelta(days=90)
@@ -18,40 +22,24 @@ MAX_RADIUS_M = 50_000.0
 WIRE_STATUSES = {"open": ("open", "in_progress"), "closed": ("closed",), "in_progress": ("in_progress",)}
 
 
-def parse_datetime(value: str, name: str) -> datetime:
-    """W3C datetimes as clients send them: with Z or an offset, without seconds, or a bare date (UTC)."""
-    text = value.strip().replace(" ", "+") if "T" in value else value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(f"{name} is not a W3C date-time, e.g. 2026-01-31T12:00:00Z", field=name) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def parse_number(value: str, name: str) -> float:
-    try:
-        f = float(value)
-    except ValueError:
-        raise Invalid(f"{name} must be a number.", field=name) from None
-    if not math.isfinite(f):
-        raise Invalid(f"{name} must be a number.", field=name)
-    return f
-
-
-def parse_whole(value: str, name: str, lo: int) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise Invalid(f"{name} must be a whole number.", field=name) from None
-    if n < lo:
-        raise Invalid(f"{name} must be at least {lo}.", field=name)
-    return n
-
-
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def paging(get: Mapping[str, str]) -> tuple[int, int]:
+    """`page` (1..MAX_PAGE) and `page_size` (1.., at most MAX_PAGE_SIZE: larger asks get the largest page)."""
+    page = parse_int(get["page"], "page", 1, MAX_PAGE) if "page" in get else 1
+    size = (
+        min(parse_int(get["page_size"], "page_size", 1), MAX_PAGE_SIZE)
+        if "page_size" in get
+        else MAX_PAGE_SIZE
+    )
+    return page, size
+
+
+def dates(get: Mapping[str, str], *names: str) -> list[datetime | None]:
+    """The named date arguments that were given, parsed (None for those that were not)."""
+    return [parse_datetime(get[n], n) if n in get else None for n in names]
 
 
 def parse_range(
@@ -96,10 +84,7 @@ def parse_query(args: Mapping[str, str], now: datetime | None = None) -> Request
     if len(q.ids) > MAX_IDS:
         raise Invalid(f"At most {MAX_IDS} service_request_id values at once.", field="service_request_id")
     q.extensions = get.get("extensions", "").lower() in ("true", "1", "yes")
-    if "page" in get:
-        q.page = parse_whole(get["page"], "page", 1)
-    if "page_size" in get:
-        q.page_size = min(parse_whole(get["page_size"], "page_size", 1), MAX_PAGE_SIZE)
+    q.page, q.page_size = paging(get)
     if q.ids:
         return q  # the ids override every other filter
     q.service_codes = _csv(get.get("service_code"))
@@ -109,10 +94,7 @@ def parse_query(args: Mapping[str, str], now: datetime | None = None) -> Request
             raise Invalid(f"Unknown status: {s} (use open or closed).", field="status")
         statuses.extend(WIRE_STATUSES[s.lower()])
     q.statuses = tuple(dict.fromkeys(statuses))
-    start = parse_datetime(get["start_date"], "start_date") if "start_date" in get else None
-    end = parse_datetime(get["end_date"], "end_date") if "end_date" in get else None
-    after = parse_datetime(get["updated_after"], "updated_after") if "updated_after" in get else None
-    before = parse_datetime(get["updated_before"], "updated_before") if "updated_before" in get else None
+    start, end, after, before = dates(get, "start_date", "end_date", "updated_after", "updated_before")
     if after or before:
         q.updated = parse_range(after, before, now, "updated")
         if start or end:
@@ -123,15 +105,18 @@ def parse_query(args: Mapping[str, str], now: datetime | None = None) -> Request
         parts = get["bbox"].split(",")
         if len(parts) != 4:
             raise Invalid("bbox is min_long,min_lat,max_long,max_lat.", field="bbox")
-        west, south, east, north = (parse_number(p, "bbox") for p in parts)
-        if south > north or west > east or abs(south) > 90 or abs(north) > 90:
+        west, east = (parse_float(parts[i], "bbox", -180.0, 180.0) for i in (0, 2))
+        south, north = (parse_float(parts[i], "bbox", -90.0, 90.0) for i in (1, 3))
+        if south > north or west > east:
             raise Invalid("bbox is min_long,min_lat,max_long,max_lat.", field="bbox")
         q.bbox = Bounds(south, west, north, east)
     if "radius" in get:
         if "lat" not in get or "long" not in get:
             raise Invalid("radius needs lat and long.", field="radius")
-        radius = parse_number(get["radius"], "radius")
+        radius = parse_float(get["radius"], "radius")
         if not 0 < radius <= MAX_RADIUS_M:
             raise Invalid(f"radius is in metres, at most {MAX_RADIUS_M:.0f}.", field="radius")
-        q.near = (parse_number(get["lat"], "lat"), parse_number(get["long"], "long"), radius)
+        lat, long = latitude(get["lat"]), longitude(get["long"])
+        assert lat is not None and long is not None  # present and not blank: `get` holds no empty value
+        q.near = (lat, long, radius)
     return q

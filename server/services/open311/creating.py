@@ -13,12 +13,12 @@ from sqlmodel import Session
 
 from ...city import City
 from ...domain.errors import Forbidden, Invalid
+from ...inputs import latitude, longitude, parse_id
 from ...models import Address, ApiKey, Department, Service, ServiceRequest
 from ...photos import ProcessedPhoto
 from ..apikeys import check_api_key
 from ..photos import attach_photo
 from ..requests import Actor, NewRequest, check_new_request, create_request, record
-from .arguments import parse_number
 from .catalogue import public_service
 
 ATTRIBUTE_RE = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
@@ -84,11 +84,10 @@ def check(*, session: Session, city: City, post: Open311Post, key: ApiKey) -> Ch
     if post.lat.strip() or post.long.strip():
         if not (post.lat.strip() and post.long.strip()):
             raise Invalid("Give both lat and long.", field="lat")
-        lat, long = parse_number(post.lat, "lat"), parse_number(post.long, "long")
+        lat, long = latitude(post.lat), longitude(post.long)
     elif post.address_id.strip():
-        addr = None
-        if post.address_id.strip().isdigit():
-            addr = session.get(Address, int(post.address_id.strip()))
+        address_id = parse_id(post.address_id)
+        addr = session.get(Address, address_id) if address_id else None
         if addr is None:
             raise Invalid(f"Unknown address_id: {post.address_id.strip()}", field="address_id")
         lat, long, address = addr.lat, addr.long, address or addr.text

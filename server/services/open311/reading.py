@@ -16,7 +16,7 @@ from ...domain.geo import Bounds, box_around, distance_m
 from ...domain.ids import parse_public_id
 from ...models import Activity, Photo, ServiceRequest, utcnow
 from ..photos import photo_url
-from .arguments import MAX_PAGE_SIZE, RequestQuery, parse_datetime, parse_range, parse_whole
+from .arguments import RequestQuery, dates, paging, parse_range
 from .catalogue import ServiceInfo, catalogue
 
 # what FixMyStreet-style update consumers understand, from our status and close reason
@@ -301,15 +301,8 @@ def updates(
     """Public status changes and notes, newest first, as FixMyStreet-style clients read them."""
     now = now or utcnow()
     get = {k: v for k, v in args.items() if v is not None and str(v).strip() != ""}
-    start = parse_datetime(get["start_date"], "start_date") if "start_date" in get else None
-    end = parse_datetime(get["end_date"], "end_date") if "end_date" in get else None
-    start, end = parse_range(start, end, now, "date")
-    page = parse_whole(get["page"], "page", 1) if "page" in get else 1
-    size = (
-        min(parse_whole(get["page_size"], "page_size", 1), MAX_PAGE_SIZE)
-        if "page_size" in get
-        else MAX_PAGE_SIZE
-    )
+    start, end = parse_range(*dates(get, "start_date", "end_date"), now, "date")
+    page, size = paging(get)
     catalog = catalogue(session)
     hidden = [sid for sid, s in catalog.items() if not s.public]
     stmt = (
