@@ -205,8 +205,9 @@ PageNumber = Annotated[int, Query(ge=1, le=100_000)]
 SafeStr = Annotated[str, AfterValidator(_checked_text)]
 
 
-# Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch).
-_BODY_CHECKED_ELSEWHERE = ("/field/api/sync",)
+# Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch,
+# and a refused photo upload is a result the phone shows, not a 400 it would send again for ever).
+_BODY_CHECKED_ELSEWHERE = ("/field/api/sync", "/field/api/photos/")
 
 
 async def refuse_unstorable_text(request: Request) -> None:

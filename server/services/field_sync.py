@@ -4,7 +4,8 @@ Every event the device made offline carries a UUID (made on the device), the job
 device's clock (`client_time`). The rules (also in the README):
 
 1. An event is applied at most once: its UUID is `Activity.client_event_id` (UNIQUE). A replay is `duplicate`.
-2. Events are applied in the order sent (the device's outbox order, so in order per job), in one transaction.
+2. Events are applied in the order sent (the device's outbox order, so in order per job), in one transaction,
+   each in its own SAVEPOINT: an event the database refuses is rolled back alone and refused, the others apply.
 3. Stale versions never block field work: no `expected_version` is checked; `client_time` says when it happened.
 4. A job never assigned to the crew, an unknown job, another user's event or a malformed event: `refused`, with a
    reason the device shows. Nothing is written.
@@ -14,33 +15,47 @@ device's clock (`client_time`). The rules (also in the README):
 6. A job closed (by a dispatcher) while the crew was offline: notes and photos are recorded; a completion or
    "unable" is recorded as a `field_conflict` note and the request is flagged `needs_review`; the job is never
    reopened by the field. A "start" on a closed job is recorded the same way, without the flag.
+
+Whatever a batch holds, each event gets a result: the phone drops what was answered and keeps only what was not,
+so an error that fails a whole batch would make it send the same batch for ever.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, Invalid
+from ..i18n import gettext as _
+from ..inputs import forbidden_character, parse_datetime, parse_id, xml_safe
 from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
-from .photos import attach_photo, photo_url
+from .photos import attach_photo, photo_url, process_upload
 from .requests import Actor, change_status, record
 
+log = logging.getLogger(__name__)
+
 APPLIED, DUPLICATE, CONFLICT, REFUSED = "applied", "duplicate", "conflict-recorded", "refused"
+STORED = (APPLIED, CONFLICT)  # results that wrote the event (its Activity row holds the UUID)
 KINDS = ("start", "note", "complete", "unable", "photo")
 RESOLUTIONS = ("fixed", "could_not_find", "referred", "duplicate")
 UNABLE_REASONS = ("no_access", "needs_equipment", "unsafe", "other")
 MAX_BATCH = 500
 MAX_NOTE = 4000
+MAX_PHOTO_EVENT = 10_000  # the photo's event, as JSON text
 CURSOR_OVERLAP = timedelta(seconds=60)  # a transaction that committed late is still seen by the next sync
 HISTORY_LIMIT = 12
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass
@@ -49,6 +64,7 @@ class Result:
     status: str
     reason: str = ""
     job: int | None = None
+    message: str = ""  # for a refused photo: why, in the crew's language
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "status": self.status}
@@ -56,6 +72,8 @@ class Result:
             d["reason"] = self.reason
         if self.job is not None:
             d["job"] = self.job
+        if self.message:
+            d["message"] = self.message
         return d
 
 
@@ -78,15 +96,39 @@ class Malformed(ValueError):
         self.reason = reason
 
 
-def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise Malformed("bad_time")
+# -- parsing: what the phone sent, checked field by field -------------------------------------------------
+
+
+def _stored_id(value: Any, reason: str) -> int:
+    """A job or user id: a JSON whole number the database can hold (not "12", 12.0, true or 2**63)."""
+    n = parse_id(value) if isinstance(value, int) else None
+    if n is None:
+        raise Malformed(reason)
+    return n
+
+
+def _time(value: Any) -> datetime:
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        t = parse_datetime(value, "client_time")
+    except Invalid:
         raise Malformed("bad_time") from None
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
     return min(t, utcnow())  # a phone clock ahead of ours: never a time in the future
+
+
+def _note(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_NOTE:
+        raise Malformed("bad_note")
+    if forbidden_character(value):
+        raise Malformed("bad_text")  # NUL, lone surrogates, U+FFFF...: refused, never silently changed
+    return value.strip()
+
+
+def _choice(value: Any, allowed: tuple[str, ...], reason: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise Malformed(reason)
+    return value
 
 
 def parse_event(raw: Any) -> Event:
@@ -94,47 +136,47 @@ def parse_event(raw: Any) -> Event:
     if not isinstance(raw, dict):
         raise Malformed("malformed")
     eid = raw.get("id")
-    if not isinstance(eid, str) or not UUID_RE.match(eid):
+    if not isinstance(eid, str) or not UUID_RE.fullmatch(eid):
         raise Malformed("bad_id")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise Malformed("bad_kind")
-    job, user_id = raw.get("job"), raw.get("user_id")
-    if not isinstance(job, int) or isinstance(job, bool) or job <= 0:
-        raise Malformed("bad_job")
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
-        raise Malformed("bad_user")
-    note = raw.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise Malformed("bad_note")
     ev = Event(
         id=eid.lower(),
-        job=job,
+        job=_stored_id(raw.get("job"), "bad_job"),
         kind=kind,
-        client_time=_parse_time(raw.get("client_time")),
-        user_id=user_id,
-        note=note.strip(),
+        client_time=_time(raw.get("client_time")),
+        user_id=_stored_id(raw.get("user_id"), "bad_user"),
+        note=_note(raw.get("note")),
         public=raw.get("public") is True,
-        resolution=str(raw.get("resolution") or ""),
-        reason=str(raw.get("reason") or ""),
+        # kept only where they mean something, so junk never reaches a timeline entry's data
+        resolution=_choice(raw.get("resolution"), RESOLUTIONS, "bad_resolution")
+        if kind == "complete"
+        else "",
+        reason=_choice(raw.get("reason"), UNABLE_REASONS, "bad_reason") if kind == "unable" else "",
     )
     if kind == "note" and not ev.note:
         raise Malformed("empty_note")
-    if kind == "complete" and ev.resolution not in RESOLUTIONS:
-        raise Malformed("bad_resolution")
-    if kind == "unable" and ev.reason not in UNABLE_REASONS:
-        raise Malformed("bad_reason")
     return ev
+
+
+def _echo_id(raw: Any) -> str:
+    """The id of an event refused before it was parsed, as far as it can be sent back (as JSON, in UTF-8)."""
+    eid = raw.get("id") if isinstance(raw, dict) else None
+    return xml_safe(eid)[:80] if isinstance(eid, str) else ""
+
+
+# -- applying: one SAVEPOINT per event --------------------------------------------------------------------
 
 
 @dataclass
 class Batch:
-    """One sync call's state: the requests it touched, locked once each."""
+    """One sync call's state: the requests it touched, locked once each, and the event ids already stored."""
 
     session: Session
     user: User
+    stored: set[str] | None = None  # looked up for a whole batch in one query; None: ask per event
     requests: dict[int, ServiceRequest | None] = field(default_factory=dict)
-    seen: set[str] | None = None  # event ids already applied, looked up for the whole batch in one query
 
     def get(self, job: int) -> ServiceRequest | None:
         if job not in self.requests:
@@ -142,9 +184,20 @@ class Batch:
             self.requests[job] = self.session.exec(stmt).first()
         return self.requests[job]
 
+    def forget(self) -> None:
+        """After a rolled-back savepoint: its row locks are gone (PostgreSQL) and its changes expired."""
+        self.requests.clear()
+
 
 def _seen(session: Session, event_id: str) -> bool:
     return session.exec(select(Activity.id).where(Activity.client_event_id == event_id)).first() is not None
+
+
+def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = select(Activity.client_event_id).where(col(Activity.client_event_id).in_(ids))
+    return {i for i in session.exec(stmt).all() if i}
 
 
 def _relation(session: Session, req: ServiceRequest, crew_id: int | None) -> str:
@@ -191,7 +244,7 @@ def _conflict(batch: Batch, req: ServiceRequest, ev: Event, why: str, flag: bool
 
 def _refuse_checks(batch: Batch, ev: Event) -> tuple[ServiceRequest | None, str, Result | None]:
     """Common checks: duplicate, forged user, unknown or never-assigned job."""
-    if ev.id in batch.seen if batch.seen is not None else _seen(batch.session, ev.id):
+    if ev.id in batch.stored if batch.stored is not None else _seen(batch.session, ev.id):
         return None, "", Result(ev.id, DUPLICATE, job=ev.job)
     if ev.user_id != batch.user.id:
         return None, "", Result(ev.id, REFUSED, "wrong_user", ev.job)
@@ -205,7 +258,7 @@ def _refuse_checks(batch: Batch, ev: Event) -> tuple[ServiceRequest | None, str,
 
 
 def apply_event(batch: Batch, ev: Event) -> Result:
-    """One non-photo event. Photos come with their bytes through `apply_photo`."""
+    """One non-photo event. Photos come with their bytes through `receive_photo`."""
     if ev.kind == "photo":
         return Result(ev.id, REFUSED, "photo_needs_upload", ev.job)
     req, rel, done = _refuse_checks(batch, ev)
@@ -246,56 +299,91 @@ def apply_event(batch: Batch, ev: Event) -> Result:
     return Result(ev.id, APPLIED, job=req.id)
 
 
+def _in_savepoint(batch: Batch, ev: Event, apply: Callable[[], Result]) -> Result:
+    """Run one event's writes in a SAVEPOINT: whatever goes wrong in it is undone alone and answered.
+
+    A unique-key clash is the same event committed meanwhile by another request (two tabs, or the service worker
+    and the page): `duplicate`, as if it had been seen first. A value the database refuses, or a rule it breaks,
+    is that event's `refused`. Only an error of the database itself (lost connection, lock timeout, deadlock)
+    fails the call, so that the phone tries again later instead of dropping its work.
+    """
+    session = batch.session
+    try:
+        with session.begin_nested():
+            result = apply()
+            session.flush()
+    except DomainError as e:
+        batch.forget()
+        return Result(ev.id, REFUSED, e.code or "invalid", ev.job, message=_(e.template, **e.params))
+    except IntegrityError:
+        batch.forget()
+        if _seen(session, ev.id) or _photo_seen(session, ev.id):
+            return Result(ev.id, DUPLICATE, job=ev.job)
+        log.exception("field event %s refused by the database", ev.id)
+        return Result(ev.id, REFUSED, "rejected", ev.job)
+    except OperationalError:
+        raise
+    except (SQLAlchemyError, ValueError, OverflowError):  # a value that slipped through the parser
+        batch.forget()
+        log.exception("field event %s refused by the database", ev.id)
+        return Result(ev.id, REFUSED, "rejected", ev.job)
+    if result.status in STORED and batch.stored is not None:
+        batch.stored.add(ev.id)
+    return result
+
+
+def _parsed(raw: Any) -> Event | Result:
+    try:
+        return parse_event(raw)
+    except Malformed as e:
+        return Result(_echo_id(raw), REFUSED, e.reason)
+
+
 def apply_batch(*, session: Session, user: User, events: list[Any]) -> list[Result]:
-    """Apply the device's events in the order sent; a bad event is refused, the others still apply."""
-    ids = [str(e["id"]).lower() for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    seen = set(
-        session.exec(select(Activity.client_event_id).where(col(Activity.client_event_id).in_(ids))).all()
-        if ids
-        else []
-    )
-    batch = Batch(session=session, user=user, seen=seen)  # type: ignore[arg-type]
+    """Apply the device's events in the order sent: one result per event, whatever the event holds."""
+    parsed = [_parsed(raw) for raw in events]
+    ids = [p.id for p in parsed if isinstance(p, Event)]  # checked UUIDs only reach the query
+    stored = _stored_ids(session, ids)
+    batch = Batch(session=session, user=user, stored=stored)
     results: list[Result] = []
-    seen_in_batch: set[str] = set()
-    for raw in events:
-        try:
-            ev = parse_event(raw)
-        except Malformed as e:
-            rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-            results.append(Result(rid[:80], REFUSED, e.reason))
-            continue
-        if ev.id in seen_in_batch:
-            results.append(Result(ev.id, DUPLICATE, job=ev.job))
-            continue
-        seen_in_batch.add(ev.id)
-        try:
-            results.append(apply_event(batch, ev))
-        except DomainError as e:  # a rule we did not foresee: report it, never lose the batch
-            results.append(Result(ev.id, REFUSED, e.code or "invalid", ev.job))
+    for p in parsed:
+        if isinstance(p, Result):
+            results.append(p)
+        elif p.id in stored:  # stored before, or earlier in this batch (a copy refused is tried again)
+            results.append(Result(p.id, DUPLICATE, job=p.job))
+        else:
+            results.append(_in_savepoint(batch, p, partial(apply_event, batch, p)))
     return results
 
 
-def photo_seen(session: Session, event_id: str) -> bool:
-    """A resumed upload of a photo the server already has: answer before decoding it again."""
-    eid = event_id.lower()
-    return session.exec(select(Photo.id).where(Photo.idempotency_key == eid)).first() is not None
+# -- after-photos: one upload per event ---------------------------------------------------------------------
 
 
-def apply_photo(
-    *, session: Session, user: User, raw: dict[str, Any], photo: ProcessedPhoto, media_dir: Path
-) -> Result:
-    """One after-photo, idempotent on the event's UUID (both the timeline entry and the Photo row)."""
-    ev = parse_event({**raw, "kind": "photo"})
-    existing = session.exec(select(Photo.id).where(Photo.idempotency_key == ev.id)).first()
-    if existing is not None:
+def _photo_seen(session: Session, event_id: str) -> bool:
+    return session.exec(select(Photo.id).where(Photo.idempotency_key == event_id)).first() is not None
+
+
+def _photo_event(event_id: str, event: str) -> Event | Result:
+    """The upload's event: its JSON form field, with the id from the URL (the idempotency key)."""
+    try:
+        raw = json.loads(event) if len(event) <= MAX_PHOTO_EVENT else None
+    except (ValueError, RecursionError):
+        raw = None
+    if not isinstance(raw, dict):
+        return Result(xml_safe(event_id)[:80], REFUSED, "malformed")
+    return _parsed({**raw, "id": event_id, "kind": "photo"})
+
+
+def _apply_photo(batch: Batch, ev: Event, photo: ProcessedPhoto, media_dir: Path) -> Result:
+    if _photo_seen(batch.session, ev.id):
         return Result(ev.id, DUPLICATE, job=ev.job)
-    batch = Batch(session=session, user=user)
     req, _rel, done = _refuse_checks(batch, ev)
     if done is not None:
         return done
     assert req is not None
+    session = batch.session
     act = record(
-        session=session, req=req, actor=Actor.of(user), kind="photo", note=ev.note, public=True, data={}
+        session=session, req=req, actor=Actor.of(batch.user), kind="photo", note=ev.note, public=True, data={}
     )
     _stamp(act, ev)
     row = attach_photo(
@@ -310,8 +398,36 @@ def apply_photo(
     )
     act.data = {**act.data, "photo_id": row.id}
     session.add(act)
-    session.flush()
     return Result(ev.id, APPLIED, job=req.id)
+
+
+def receive_photo(
+    *,
+    session: Session,
+    read: Session,
+    user: User,
+    event_id: str,
+    event: str,
+    photo: BinaryIO,
+    max_bytes: int,
+    max_pixels: int,
+    media_dir: Path,
+) -> Result:
+    """One after-photo, idempotent on the event's UUID (both the timeline entry and the Photo row).
+
+    A resumed upload is answered from `read` before the photo is decoded; on SQLite the write lock (`session`)
+    is taken only after decoding. Every bad part (event, ids, time, text, bytes) is a refused result."""
+    ev = _photo_event(event_id, event)
+    if isinstance(ev, Result):
+        return ev
+    if _photo_seen(read, ev.id):
+        return Result(ev.id, DUPLICATE, job=ev.job)
+    try:
+        processed = process_upload(photo.read(max_bytes + 1), max_bytes=max_bytes, max_pixels=max_pixels)
+    except Invalid as e:
+        return Result(ev.id, REFUSED, e.code, ev.job, message=_(e.template, **e.params))
+    batch = Batch(session=session, user=user)
+    return _in_savepoint(batch, ev, partial(_apply_photo, batch, ev, processed, media_dir))
 
 
 # -- what the device keeps: its jobs ----------------------------------------------------------------------
@@ -440,11 +556,12 @@ def jobs_since(session: Session, user: User, since: datetime | None) -> dict[str
 
 
 def parse_cursor(value: Any) -> datetime | None:
+    """The device's cursor (ours, from its last sync). A value we could not have given (garbled, out of range, in
+    the future) is no cursor: the device gets its full list again and a fresh cursor."""
     if not value or not isinstance(value, str):
         return None
     try:
-        # a "+" that came unencoded in a query string arrives as a space
-        t = datetime.fromisoformat(value.strip().replace(" ", "+").replace("Z", "+00:00"))
-    except ValueError:
+        since = parse_datetime(value, "cursor")
+    except Invalid:
         return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    return since if since <= utcnow() else None
