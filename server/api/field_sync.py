@@ -56,7 +56,7 @@ def field_photo(
     read: ReadSessionDep,
     settings: SettingsDep,
     photo: Annotated[UploadFile, File()],
-    event: Annotated[str, Form()],
+    event: Annotated[str, Form()] = "",  # FastAPI reads an empty field as a missing one: refused below
 ) -> dict[str, Any]:
     """One after-photo; a bad event or file is a refused result (the form parser bounds the event's size)."""
     result = fs.receive_photo(

@@ -163,7 +163,9 @@ def parse_event(raw: Any) -> Event:
 def _echo_id(raw: Any) -> str:
     """The id of an event refused before it was parsed, as far as it can be sent back (as JSON, in UTF-8)."""
     eid = raw.get("id") if isinstance(raw, dict) else None
-    return xml_safe(eid)[:80] if isinstance(eid, str) else ""
+    if not isinstance(eid, str):
+        return ""
+    return eid.lower() if UUID_RE.fullmatch(eid) else xml_safe(eid)[:80]
 
 
 # -- applying: one SAVEPOINT per event --------------------------------------------------------------------
