@@ -34,8 +34,8 @@ def field_notes(s: Session, job: int) -> list[str]:
 def test_a_refused_event_is_shown_and_the_rest_goes(
     phone_context: BrowserContext,
     phone_page: Page,
-    crew_jobs,
-    engine,  # noqa: F811
+    crew_jobs,  # noqa: F811  (the fixture imported above)
+    engine,
 ) -> None:  # type: ignore[no-untyped-def]
     page = phone_page
     open_app(page)
@@ -58,8 +58,8 @@ def test_a_refused_event_is_shown_and_the_rest_goes(
 def test_a_batch_refused_whole_is_split_and_its_bad_event_refused_alone(
     phone_context: BrowserContext,
     phone_page: Page,
-    crew_jobs,
-    engine,  # noqa: F811
+    crew_jobs,  # noqa: F811  (the fixture imported above)
+    engine,
 ) -> None:  # type: ignore[no-untyped-def]
     """A proxy in front of the server refuses big bodies (413) and one event's body (400): nothing is stuck."""
     page = phone_page
@@ -95,8 +95,8 @@ def test_a_batch_refused_whole_is_split_and_its_bad_event_refused_alone(
 def test_a_busy_server_keeps_the_work_and_is_asked_again_when_it_said(
     phone_context: BrowserContext,
     phone_page: Page,
-    crew_jobs,
-    engine,  # noqa: F811
+    crew_jobs,  # noqa: F811  (the fixture imported above)
+    engine,
 ) -> None:  # type: ignore[no-untyped-def]
     page = phone_page
     open_app(page)
