@@ -470,7 +470,13 @@ def test_hostile_values_are_refused_alone(setup, client, session, db) -> None:  
 
 def test_a_bad_cursor_gets_the_full_list(setup, client) -> None:  # type: ignore[no-untyped-def]
     """A cursor we could not have given (out of range, in the future, garbled): the full list, not a 500."""
-    for cursor in ("9999-12-31T23:59:59-05:00", "0001-01-01", "0001-01-01T00:00:00+05:00", "2999-01-01", "junk"):
+    for cursor in (
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01",
+        "0001-01-01T00:00:00+05:00",
+        "2999-01-01",
+        "junk",
+    ):
         jobs = client.get("/field/api/jobs", params={"cursor": cursor})
         assert jobs.status_code == 200 and jobs.json()["full"] is True, cursor
         assert sorted(j["id"] for j in jobs.json()["jobs"]) == sorted(j.id for j in setup["jobs"])
