@@ -32,7 +32,7 @@ from server.services.requests import Actor, assign_crew, change_status
 from tests.factories import login, make_request, make_user
 
 SETTINGS = settings(
-    max_examples=45,
+    max_examples=60,
     deadline=None,
     database=None,  # no .hypothesis/ folder in the work tree; a failure prints its example
     suppress_health_check=[

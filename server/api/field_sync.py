@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ..auth import CrewUser, csrf_token
 from ..deps import ReadSessionDep, SessionDep, SettingsDep
 from ..domain.errors import Invalid
+from ..services import field_jobs as fj
 from ..services import field_sync as fs
 
 router = APIRouter(prefix="/field/api", tags=["field"])
@@ -28,7 +29,7 @@ def field_session(request: Request, user: CrewUser) -> dict[str, Any]:
 
 @router.get("/jobs")
 def field_jobs(user: CrewUser, session: ReadSessionDep, cursor: str | None = None) -> dict[str, Any]:
-    return fs.jobs_since(session, user, fs.parse_cursor(cursor))
+    return fj.jobs_since(session, user, fj.parse_cursor(cursor))
 
 
 @router.post("/sync")
@@ -44,7 +45,7 @@ def field_sync(body: SyncIn, user: CrewUser, session: SessionDep) -> dict[str, A
     results = fs.apply_batch(session=session, user=user, events=body.events)
     return {
         "results": [r.as_dict() for r in results],
-        **fs.jobs_since(session, user, fs.parse_cursor(body.cursor)),
+        **fj.jobs_since(session, user, fj.parse_cursor(body.cursor)),
     }
 
 

@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,9 +38,9 @@ from sqlmodel import Session, col, select
 from ..domain.errors import DomainError, Invalid
 from ..i18n import gettext as _
 from ..inputs import forbidden_character, parse_datetime, parse_id, xml_safe
-from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
+from ..models import Activity, Photo, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
-from .photos import attach_photo, photo_url, process_upload
+from .photos import attach_photo, process_upload
 from .requests import Actor, change_status, record
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ UNABLE_REASONS = ("no_access", "needs_equipment", "unsafe", "other")
 MAX_BATCH = 500
 MAX_NOTE = 4000
 MAX_PHOTO_EVENT = 10_000  # the photo's event, as JSON text
-CURSOR_OVERLAP = timedelta(seconds=60)  # a transaction that committed late is still seen by the next sync
-HISTORY_LIMIT = 12
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -160,9 +158,8 @@ def parse_event(raw: Any) -> Event:
     return ev
 
 
-def _echo_id(raw: Any) -> str:
+def _echo_id(eid: Any) -> str:
     """The id of an event refused before it was parsed, as far as it can be sent back (as JSON, in UTF-8)."""
-    eid = raw.get("id") if isinstance(raw, dict) else None
     if not isinstance(eid, str):
         return ""
     return eid.lower() if UUID_RE.fullmatch(eid) else xml_safe(eid)[:80]
@@ -338,7 +335,7 @@ def _parsed(raw: Any) -> Event | Result:
     try:
         return parse_event(raw)
     except Malformed as e:
-        return Result(_echo_id(raw), REFUSED, e.reason)
+        return Result(_echo_id(raw.get("id") if isinstance(raw, dict) else None), REFUSED, e.reason)
 
 
 def apply_batch(*, session: Session, user: User, events: list[Any]) -> list[Result]:
@@ -372,7 +369,7 @@ def _photo_event(event_id: str, event: str) -> Event | Result:
     except (ValueError, RecursionError):
         raw = None
     if not isinstance(raw, dict):
-        return Result(xml_safe(event_id)[:80], REFUSED, "malformed")
+        return Result(_echo_id(event_id), REFUSED, "malformed")
     return _parsed({**raw, "id": event_id, "kind": "photo"})
 
 
@@ -430,140 +427,3 @@ def receive_photo(
         return Result(ev.id, REFUSED, e.code, ev.job, message=_(e.template, **e.params))
     batch = Batch(session=session, user=user)
     return _in_savepoint(batch, ev, partial(_apply_photo, batch, ev, processed, media_dir))
-
-
-# -- what the device keeps: its jobs ----------------------------------------------------------------------
-
-
-def _job_dicts(session: Session, reqs: list[ServiceRequest], crew_id: int | None) -> list[dict[str, Any]]:
-    if not reqs:
-        return []
-    ids = [r.id for r in reqs]
-    services = {
-        s.id: s
-        for s in session.exec(select(Service).where(col(Service.id).in_({r.service_id for r in reqs})))
-    }
-    photos: dict[int, list[Photo]] = {}
-    for p in session.exec(select(Photo).where(col(Photo.request_id).in_(ids)).order_by(col(Photo.id))):
-        photos.setdefault(p.request_id, []).append(p)
-    history: dict[int, list[Activity]] = {}
-    acts = session.exec(
-        select(Activity)
-        .where(col(Activity.request_id).in_(ids))
-        .order_by(col(Activity.created_at), col(Activity.id))
-    )
-    for a in acts:
-        history.setdefault(a.request_id, []).append(a)
-    out = []
-    for r in reqs:
-        svc = services.get(r.service_id)
-        labels = {a.get("code"): a for a in (svc.attributes if svc else [])}
-        answers = []
-        for code, value in (r.attributes or {}).items():
-            attr = labels.get(code) or {}
-            names = {v.get("key"): v.get("name") for v in attr.get("values") or []}
-            shown = (
-                ", ".join(str(names.get(v, v)) for v in value)
-                if isinstance(value, list)
-                else names.get(value, value)
-            )
-            answers.append({"label": attr.get("description") or code, "value": str(shown)})
-        out.append(
-            {
-                "id": r.id,
-                "public_id": r.public_id,
-                "service": svc.name if svc else "",
-                "status": str(r.status),
-                "priority": r.priority,
-                "address": r.address,
-                "lat": r.lat,
-                "long": r.long,
-                "description": r.description,
-                "expected_at": r.expected_at.isoformat() if r.expected_at else None,
-                "created_at": r.created_at.isoformat(),
-                "updated_at": r.updated_at.isoformat(),
-                "version": r.version,
-                "assigned": r.crew_id is not None and r.crew_id == crew_id,
-                "needs_review": r.needs_review,
-                "answers": answers,
-                "photos": [
-                    {"thumb": photo_url(p.thumb_key), "full": photo_url(p.display_key), "kind": p.kind}
-                    for p in photos.get(r.id, [])  # type: ignore[arg-type]
-                ],
-                "history": [
-                    {
-                        "kind": a.kind,
-                        "note": a.note,
-                        "by": a.actor_label,
-                        "at": (a.client_time or a.created_at).isoformat(),
-                        "to": (a.data or {}).get("to") if a.kind == "status" else None,
-                    }
-                    for a in history.get(r.id, [])[-HISTORY_LIMIT:]  # type: ignore[index]
-                ],
-            }
-        )
-    return out
-
-
-def jobs_since(session: Session, user: User, since: datetime | None) -> dict[str, Any]:
-    """The crew's open jobs (since=None), or the jobs changed since the device's cursor, and the next cursor."""
-    now = utcnow()
-    crew_id = user.crew_id
-    removed: list[int] = []
-    if since is None:
-        reqs = (
-            list(
-                session.exec(
-                    select(ServiceRequest).where(
-                        ServiceRequest.crew_id == crew_id, ServiceRequest.status != Status.closed
-                    )
-                )
-            )
-            if crew_id is not None
-            else []
-        )
-    else:
-        reqs = (
-            list(
-                session.exec(
-                    select(ServiceRequest).where(
-                        ServiceRequest.crew_id == crew_id, ServiceRequest.updated_at > since
-                    )
-                )
-            )
-            if crew_id is not None
-            else []
-        )
-        moves = session.exec(
-            select(Activity.request_id, Activity.data).where(
-                Activity.kind == "assign", Activity.created_at > since
-            )
-        ).all()
-        mine = {r.id for r in reqs}
-        removed = sorted(
-            {
-                rid
-                for rid, data in moves
-                if isinstance(data, dict) and data.get("from") == crew_id and rid not in mine
-            }
-        )
-    reqs.sort(key=lambda r: (r.priority, r.expected_at or now))
-    return {
-        "full": since is None,
-        "jobs": _job_dicts(session, reqs, crew_id),
-        "removed": removed,
-        "cursor": (now - CURSOR_OVERLAP).isoformat(),
-        "server_time": now.isoformat(),
-    }
-
-
-def parse_cursor(value: Any) -> datetime | None:
-    """The device's cursor (ours, from its last sync). A value we could not have given (garbled, out of range, in
-    the future) is no cursor: the device gets its full list again and a fresh cursor."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        since = parse_datetime(value, "cursor")
-    except Invalid:
-        return None
-    return since if since <= utcnow() else None
