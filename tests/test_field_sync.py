@@ -218,7 +218,7 @@ def test_forged_and_malformed_events(setup, client, session) -> None:  # type: i
     assert r.status_code == 422
     too_many = [ev(u, job, "note", note="n") for _ in range(501)]
     r = client.post("/field/api/sync", json={"events": too_many}, headers={"X-CSRF-Token": setup["token"]})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["error"] == "batch_too_large" and "500" in r.json()["message"]
 
 
 def test_auth_and_csrf(setup, client) -> None:  # type: ignore[no-untyped-def]
@@ -435,6 +435,7 @@ def test_hostile_values_are_refused_alone(setup, client, session, db) -> None:  
     hostile = [
         ({**ev(u, job, "note", note="t"), "client_time": "0001-01-01T00:00:00+05:00"}, "bad_time"),
         ({**ev(u, job, "note", note="t"), "client_time": "9999-12-31T23:59:59-05:00"}, "bad_time"),
+        ({**ev(u, job, "note", note="t"), "client_time": "2026-01-01T00:00:00\x00Z"}, "bad_time"),
         ({**ev(u, job, "note", note="t"), "job": 2**63}, "bad_job"),
         ({**ev(u, job, "note", note="t"), "job": 10**40}, "bad_job"),
         ({**ev(u, job, "note", note="t"), "user_id": 2**64}, "bad_user"),
