@@ -39,6 +39,9 @@ _FORBIDDEN = re.compile(
 # on every value of every request and every string the Open311 XML writer writes.
 _FORBIDDEN_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also says yes to "²" and "٣"
+# what an ISO 8601 date-time is written with: Python 3.11's fromisoformat() ignores a stray character after the
+# seconds ("2026-01-01T00:00:00\x00Z" parses), so anything else is refused before it is asked
+_DATE_CHARS = re.compile(r"[0-9TtWZz:+\-., ]+")
 
 
 def forbidden_character(value: str) -> str | None:
@@ -162,7 +165,7 @@ def longitude(value: Any, name: str = "long") -> float | None:
 def parse_datetime(value: Any, name: str, *, naive_is_utc: bool = True) -> datetime:
     """A W3C/ISO 8601 date-time as clients send it (Z or an offset, without seconds, or a bare date), as aware
     UTC in MIN_YEAR..MAX_YEAR. A "+" that came unencoded in a query string arrives as a space: put it back."""
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > 64 or not _DATE_CHARS.fullmatch(value):
         raise _bad_date(name)
     s = value.strip()
     if "T" in s or "t" in s:
@@ -229,8 +232,9 @@ PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SafeStr = Annotated[str, AfterValidator(_checked_text)]
 
 
-# Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch).
-_BODY_CHECKED_ELSEWHERE = ("/field/api/sync",)
+# Where a body's text is checked by its own parser instead, event by event (one bad event must not refuse a batch,
+# and a refused photo upload is a result the phone shows, not a 400 it would send again for ever).
+_BODY_CHECKED_ELSEWHERE = ("/field/api/sync", "/field/api/photos/")
 
 
 async def close_form_after(request: Request) -> AsyncIterator[None]:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlmodel import Session, select
+from sqlalchemy import Engine, text
+from sqlmodel import Session, func, select
 
 from server.models import Activity, Crew, Photo, ServiceRequest, User
+from server.services.field_sync import apply_batch
 from server.services.requests import Actor, assign_crew, change_status, set_priority
 from tests.factories import login, make_request, make_user
 
@@ -213,7 +218,7 @@ def test_forged_and_malformed_events(setup, client, session) -> None:  # type: i
     assert r.status_code == 400  # a malformed body is a 400 like every bad argument (server/errors.py)
     too_many = [ev(u, job, "note", note="n") for _ in range(501)]
     r = client.post("/field/api/sync", json={"events": too_many}, headers={"X-CSRF-Token": setup["token"]})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["error"] == "batch_too_large" and "500" in r.json()["message"]
 
 
 def test_auth_and_csrf(setup, client) -> None:  # type: ignore[no-untyped-def]
@@ -414,3 +419,196 @@ def test_crew_work_shows_to_dispatcher_and_public(setup, client, session) -> Non
     login(client, setup["disp"].email)
     staff = client.get(f"/dispatch/requests/{public_id}").text
     assert "Filled with cold patch" in staff and "aggressive" in staff and photo.thumb_key in staff
+
+
+# -- total: whatever an event holds, the batch is answered event by event -----------------------------------
+
+
+def stored_count(db: Engine, event_id: str) -> int:
+    with Session(db) as s:
+        return s.exec(select(func.count()).where(Activity.client_event_id == event_id)).one()
+
+
+def test_hostile_values_are_refused_alone(setup, client, session, db) -> None:  # type: ignore[no-untyped-def]
+    """Each of these answered 500 for the whole batch, so the phone sent the same batch for ever."""
+    u, job = setup["crew"], setup["jobs"][0]
+    hostile = [
+        ({**ev(u, job, "note", note="t"), "client_time": "0001-01-01T00:00:00+05:00"}, "bad_time"),
+        ({**ev(u, job, "note", note="t"), "client_time": "9999-12-31T23:59:59-05:00"}, "bad_time"),
+        ({**ev(u, job, "note", note="t"), "client_time": "2026-01-01T00:00:00\x00Z"}, "bad_time"),
+        ({**ev(u, job, "note", note="t"), "job": 2**63}, "bad_job"),
+        ({**ev(u, job, "note", note="t"), "job": 10**40}, "bad_job"),
+        ({**ev(u, job, "note", note="t"), "user_id": 2**64}, "bad_user"),
+        (ev(u, job, "note", note="a\x00b"), "bad_text"),
+        (ev(u, job, "note", note="a\ud800b"), "bad_text"),
+        (ev(u, job, "note", note="a\uffffb"), "bad_text"),
+        ({**ev(u, job, "note", note="t"), "id": str(uuid.uuid4()) + "\n"}, "bad_id"),
+        ({**ev(u, job, "start"), "kind": ["start"]}, "bad_kind"),
+        ({**ev(u, job, "note", note="t"), "job": 1.0}, "bad_job"),
+        ({**ev(u, job, "note", note="t"), "job": True}, "bad_job"),
+        (ev(u, job, "complete", resolution={"fixed": 1}), "bad_resolution"),
+    ]
+    good = [ev(u, job, "note", note="first"), ev(u, job, "note", note="last")]
+    events = [good[0], *(e for e, _ in hostile), good[1]]
+    release()
+    body_text = json.dumps(
+        {"events": events}
+    )  # ensure_ascii: a lone surrogate travels as \ud800, as JS sends it
+    r = client.post(
+        "/field/api/sync",
+        content=body_text,
+        headers={"X-CSRF-Token": setup["token"], "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["applied", *["refused"] * len(hostile), "applied"]
+    assert [x["reason"] for x in results[1:-1]] == [reason for _, reason in hostile]
+    for e, _ in hostile:
+        if isinstance(e["id"], str) and len(e["id"]) == 36:
+            assert stored_count(db, e["id"]) == 0
+    assert [stored_count(db, e["id"]) for e in good] == [1, 1]
+
+
+def test_a_bad_cursor_gets_the_full_list(setup, client) -> None:  # type: ignore[no-untyped-def]
+    """A cursor we could not have given (out of range, in the future, garbled): the full list, not a 500."""
+    for cursor in (
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01",
+        "0001-01-01T00:00:00+05:00",
+        "2999-01-01",
+        "junk",
+    ):
+        jobs = client.get("/field/api/jobs", params={"cursor": cursor})
+        assert jobs.status_code == 200 and jobs.json()["full"] is True, cursor
+        assert sorted(j["id"] for j in jobs.json()["jobs"]) == sorted(j.id for j in setup["jobs"])
+        body = sync(client, setup["token"], [], cursor=cursor)
+        assert body["full"] is True and body["cursor"]
+
+
+def test_a_refused_copy_is_not_a_duplicate(setup, client) -> None:  # type: ignore[no-untyped-def]
+    """ "duplicate" tells the phone the work is stored: never say it of an event that was refused."""
+    e = ev(setup["crew"], setup["other"], "note", note="not our job")
+    body = sync(client, setup["token"], [e, e])
+    assert statuses(body) == ["refused", "refused"]
+
+
+@pytest.fixture
+def refusing_db(db: Engine) -> Iterator[str]:
+    """A database that refuses one note: what a value slipping past the parser would meet (a real refusal)."""
+    note = "the database refuses this"
+    with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE FUNCTION c311_refuse() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.note = '{note}' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '22023'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER c311_refuse BEFORE INSERT ON activity FOR EACH ROW EXECUTE FUNCTION c311_refuse()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER c311_refuse BEFORE INSERT ON activity WHEN NEW.note = '{note}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    try:
+        yield note
+    finally:
+        with db.begin() as conn:
+            conn.execute(
+                text(
+                    "DROP TRIGGER IF EXISTS c311_refuse"
+                    + (" ON activity" if conn.dialect.name == "postgresql" else "")
+                )
+            )
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("DROP FUNCTION IF EXISTS c311_refuse()"))
+
+
+def test_a_database_refusal_undoes_that_event_only(setup, client, session, db, refusing_db) -> None:  # type: ignore[no-untyped-def]
+    u, job = setup["crew"], setup["jobs"][0]
+    before = fresh(session, job).version
+    events = [
+        ev(u, job, "start"),
+        ev(u, job, "complete", resolution="fixed", note=refusing_db),  # closes the job, then its entry fails
+        ev(u, job, "note", note="after"),
+    ]
+    body = sync(client, setup["token"], events)
+    assert statuses(body) == ["applied", "refused", "applied"]
+    assert body["results"][1]["reason"] == "rejected"
+    req = fresh(session, job)
+    assert req.status == "in_progress" and req.closed_at is None and req.close_reason is None
+    assert req.version == before + 2
+    assert [stored_count(db, e["id"]) for e in events] == [1, 0, 1]
+    # sent again, the refused event is still refused and the others are duplicates
+    assert statuses(sync(client, setup["token"], events)) == ["duplicate", "refused", "duplicate"]
+
+
+def test_two_copies_at_once_apply_once(setup, db) -> None:  # type: ignore[no-untyped-def]
+    """Two tabs (or the service worker and the page) send the same event at the same moment."""
+    u, job = setup["crew"], setup["jobs"][0]
+    e = ev(u, job, "note", note="sent twice at once")
+    release()
+    second: dict[str, list] = {}
+
+    def other_copy() -> None:
+        with Session(db) as b:
+            second["results"] = apply_batch(session=b, user=b.get(User, u.id), events=[e])
+            b.commit()
+
+    with Session(db) as a:
+        first = apply_batch(session=a, user=a.get(User, u.id), events=[e])
+        t = threading.Thread(target=other_copy)
+        t.start()
+        time.sleep(0.5)  # the other copy now waits on our row lock (PostgreSQL) or write lock (SQLite)
+        a.commit()
+    t.join(30)
+    assert [r.status for r in first] == ["applied"]
+    assert [r.status for r in second["results"]] == ["duplicate"]
+    assert stored_count(db, e["id"]) == 1
+
+
+def post_photo(client, setup, event_id: str, event: str, data: bytes):  # type: ignore[no-untyped-def]
+    release()
+    r = client.post(
+        f"/field/api/photos/{event_id}",
+        data={"event": event},
+        files={"photo": ("p.jpg", data, "image/jpeg")},
+        headers={"X-CSRF-Token": setup["token"]},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["result"]
+
+
+def test_hostile_photo_uploads_are_refused(setup, client, session) -> None:  # type: ignore[no-untyped-def]
+    u, job = setup["crew"], setup["jobs"][0]
+    meta = {"job": job.id, "user_id": u.id, "client_time": datetime.now(UTC).isoformat()}
+    cases = [
+        (str(uuid.uuid4()), "not json", jpeg(), "malformed"),
+        (str(uuid.uuid4()), "[" * 5000 + "]" * 5000, jpeg(), "malformed"),
+        (str(uuid.uuid4()), json.dumps(meta) + " " * 10_000, jpeg(), "malformed"),
+        (str(uuid.uuid4()), json.dumps({**meta, "job": 2**63}), jpeg(), "bad_job"),
+        (
+            str(uuid.uuid4()),
+            json.dumps({**meta, "client_time": "0001-01-01T00:00:00+01:00"}),
+            jpeg(),
+            "bad_time",
+        ),
+        (str(uuid.uuid4()), json.dumps({**meta, "note": "a\x00b"}), jpeg(), "bad_text"),
+        (str(uuid.uuid4()), json.dumps({**meta, "note": "a\ud800b"}), jpeg(), "bad_text"),
+        ("not-a-uuid", json.dumps(meta), jpeg(), "bad_id"),
+        (str(uuid.uuid4()), json.dumps(meta), b"not an image at all", "photo_"),
+        (str(uuid.uuid4()), json.dumps(meta), b"", "photo_"),
+    ]
+    for eid, event, data, reason in cases:
+        result = post_photo(client, setup, eid, event, data)
+        assert result["status"] == "refused" and result["reason"].startswith(reason), (event[:80], result)
+    assert session.exec(select(Photo)).all() == []
+    session.commit()
+    assert post_photo(client, setup, str(uuid.uuid4()), json.dumps(meta), jpeg())["status"] == "applied"

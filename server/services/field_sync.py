@@ -4,7 +4,8 @@ Every event the device made offline carries a UUID (made on the device), the job
 device's clock (`client_time`). The rules (also in the README):
 
 1. An event is applied at most once: its UUID is `Activity.client_event_id` (UNIQUE). A replay is `duplicate`.
-2. Events are applied in the order sent (the device's outbox order, so in order per job), in one transaction.
+2. Events are applied in the order sent (the device's outbox order, so in order per job), in one transaction,
+   each in its own SAVEPOINT: an event the database refuses is rolled back alone and refused, the others apply.
 3. Stale versions never block field work: no `expected_version` is checked; `client_time` says when it happened.
 4. A job never assigned to the crew, an unknown job, another user's event or a malformed event: `refused`, with a
    reason the device shows. Nothing is written.
@@ -14,34 +15,45 @@ device's clock (`client_time`). The rules (also in the README):
 6. A job closed (by a dispatcher) while the crew was offline: notes and photos are recorded; a completion or
    "unable" is recorded as a `field_conflict` note and the request is flagged `needs_review`; the job is never
    reopened by the field. A "start" on a closed job is recorded the same way, without the flag.
+
+Whatever a batch holds, each event gets a result: the phone drops what was answered and keeps only what was not,
+so an error that fails a whole batch would make it send the same batch for ever.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from ..domain.errors import DomainError, Invalid
-from ..inputs import forbidden_character, optional_datetime, parse_datetime, parse_id
-from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
+from ..i18n import gettext as _
+from ..inputs import forbidden_character, parse_datetime, parse_id, xml_safe
+from ..models import Activity, Photo, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
-from .photos import attach_photo, photo_url
+from .photos import attach_photo, process_upload
 from .requests import Actor, change_status, record
 
+log = logging.getLogger(__name__)
+
 APPLIED, DUPLICATE, CONFLICT, REFUSED = "applied", "duplicate", "conflict-recorded", "refused"
+STORED = (APPLIED, CONFLICT)  # results that wrote the event (its Activity row holds the UUID)
 KINDS = ("start", "note", "complete", "unable", "photo")
 RESOLUTIONS = ("fixed", "could_not_find", "referred", "duplicate")
 UNABLE_REASONS = ("no_access", "needs_equipment", "unsafe", "other")
 MAX_BATCH = 500
 MAX_NOTE = 4000
-CURSOR_OVERLAP = timedelta(seconds=60)  # a transaction that committed late is still seen by the next sync
-HISTORY_LIMIT = 12
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_PHOTO_EVENT = 10_000  # the photo's event, as JSON text
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass
@@ -50,6 +62,7 @@ class Result:
     status: str
     reason: str = ""
     job: int | None = None
+    message: str = ""  # for a refused photo: why, in the crew's language
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "status": self.status}
@@ -57,6 +70,8 @@ class Result:
             d["reason"] = self.reason
         if self.job is not None:
             d["job"] = self.job
+        if self.message:
+            d["message"] = self.message
         return d
 
 
@@ -79,12 +94,39 @@ class Malformed(ValueError):
         self.reason = reason
 
 
-def _parse_time(value: Any) -> datetime:
+# -- parsing: what the phone sent, checked field by field -------------------------------------------------
+
+
+def _stored_id(value: Any, reason: str) -> int:
+    """A job or user id: a JSON whole number the database can hold (not "12", 12.0, true or 2**63)."""
+    n = parse_id(value) if isinstance(value, int) else None
+    if n is None:
+        raise Malformed(reason)
+    return n
+
+
+def _time(value: Any) -> datetime:
     try:
-        t = parse_datetime(value, "client_time")  # server/inputs.py: aware UTC, years 1900..2200
+        t = parse_datetime(value, "client_time")
     except Invalid:
         raise Malformed("bad_time") from None
     return min(t, utcnow())  # a phone clock ahead of ours: never a time in the future
+
+
+def _note(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_NOTE:
+        raise Malformed("bad_note")
+    if forbidden_character(value):
+        raise Malformed("bad_text")  # NUL, lone surrogates, U+FFFF...: refused, never silently changed
+    return value.strip()
+
+
+def _choice(value: Any, allowed: tuple[str, ...], reason: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise Malformed(reason)
+    return value
 
 
 def parse_event(raw: Any) -> Event:
@@ -92,47 +134,48 @@ def parse_event(raw: Any) -> Event:
     if not isinstance(raw, dict):
         raise Malformed("malformed")
     eid = raw.get("id")
-    if not isinstance(eid, str) or not UUID_RE.match(eid):
+    if not isinstance(eid, str) or not UUID_RE.fullmatch(eid):
         raise Malformed("bad_id")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise Malformed("bad_kind")
-    job, user_id = raw.get("job"), raw.get("user_id")
-    if not isinstance(job, int) or parse_id(job) is None:  # nor an int beyond the id columns
-        raise Malformed("bad_job")
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
-        raise Malformed("bad_user")
-    note = raw.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE or forbidden_character(note):
-        raise Malformed("bad_note")  # e.g. NUL, which PostgreSQL cannot store (server/inputs.py)
     ev = Event(
         id=eid.lower(),
-        job=job,
+        job=_stored_id(raw.get("job"), "bad_job"),
         kind=kind,
-        client_time=_parse_time(raw.get("client_time")),
-        user_id=user_id,
-        note=note.strip(),
+        client_time=_time(raw.get("client_time")),
+        user_id=_stored_id(raw.get("user_id"), "bad_user"),
+        note=_note(raw.get("note")),
         public=raw.get("public") is True,
-        resolution=str(raw.get("resolution") or ""),
-        reason=str(raw.get("reason") or ""),
+        # kept only where they mean something, so junk never reaches a timeline entry's data
+        resolution=_choice(raw.get("resolution"), RESOLUTIONS, "bad_resolution")
+        if kind == "complete"
+        else "",
+        reason=_choice(raw.get("reason"), UNABLE_REASONS, "bad_reason") if kind == "unable" else "",
     )
     if kind == "note" and not ev.note:
         raise Malformed("empty_note")
-    if kind == "complete" and ev.resolution not in RESOLUTIONS:
-        raise Malformed("bad_resolution")
-    if kind == "unable" and ev.reason not in UNABLE_REASONS:
-        raise Malformed("bad_reason")
     return ev
+
+
+def _echo_id(eid: Any) -> str:
+    """The id of an event refused before it was parsed, as far as it can be sent back (as JSON, in UTF-8)."""
+    if not isinstance(eid, str):
+        return ""
+    return eid.lower() if UUID_RE.fullmatch(eid) else xml_safe(eid)[:80]
+
+
+# -- applying: one SAVEPOINT per event --------------------------------------------------------------------
 
 
 @dataclass
 class Batch:
-    """One sync call's state: the requests it touched, locked once each."""
+    """One sync call's state: the requests it touched, locked once each, and the event ids already stored."""
 
     session: Session
     user: User
+    stored: set[str] | None = None  # looked up for a whole batch in one query; None: ask per event
     requests: dict[int, ServiceRequest | None] = field(default_factory=dict)
-    seen: set[str] | None = None  # event ids already applied, looked up for the whole batch in one query
 
     def get(self, job: int) -> ServiceRequest | None:
         if job not in self.requests:
@@ -140,9 +183,20 @@ class Batch:
             self.requests[job] = self.session.exec(stmt).first()
         return self.requests[job]
 
+    def forget(self) -> None:
+        """After a rolled-back savepoint: its row locks are gone (PostgreSQL) and its changes expired."""
+        self.requests.clear()
+
 
 def _seen(session: Session, event_id: str) -> bool:
     return session.exec(select(Activity.id).where(Activity.client_event_id == event_id)).first() is not None
+
+
+def _stored_ids(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = select(Activity.client_event_id).where(col(Activity.client_event_id).in_(ids))
+    return {i for i in session.exec(stmt).all() if i}
 
 
 def _relation(session: Session, req: ServiceRequest, crew_id: int | None) -> str:
@@ -189,7 +243,7 @@ def _conflict(batch: Batch, req: ServiceRequest, ev: Event, why: str, flag: bool
 
 def _refuse_checks(batch: Batch, ev: Event) -> tuple[ServiceRequest | None, str, Result | None]:
     """Common checks: duplicate, forged user, unknown or never-assigned job."""
-    if ev.id in batch.seen if batch.seen is not None else _seen(batch.session, ev.id):
+    if ev.id in batch.stored if batch.stored is not None else _seen(batch.session, ev.id):
         return None, "", Result(ev.id, DUPLICATE, job=ev.job)
     if ev.user_id != batch.user.id:
         return None, "", Result(ev.id, REFUSED, "wrong_user", ev.job)
@@ -203,7 +257,7 @@ def _refuse_checks(batch: Batch, ev: Event) -> tuple[ServiceRequest | None, str,
 
 
 def apply_event(batch: Batch, ev: Event) -> Result:
-    """One non-photo event. Photos come with their bytes through `apply_photo`."""
+    """One non-photo event. Photos come with their bytes through `receive_photo`."""
     if ev.kind == "photo":
         return Result(ev.id, REFUSED, "photo_needs_upload", ev.job)
     req, rel, done = _refuse_checks(batch, ev)
@@ -244,56 +298,91 @@ def apply_event(batch: Batch, ev: Event) -> Result:
     return Result(ev.id, APPLIED, job=req.id)
 
 
+def _in_savepoint(batch: Batch, ev: Event, apply: Callable[[], Result]) -> Result:
+    """Run one event's writes in a SAVEPOINT: whatever goes wrong in it is undone alone and answered.
+
+    A unique-key clash is the same event committed meanwhile by another request (two tabs, or the service worker
+    and the page): `duplicate`, as if it had been seen first. A value the database refuses, or a rule it breaks,
+    is that event's `refused`. Only an error of the database itself (lost connection, lock timeout, deadlock)
+    fails the call, so that the phone tries again later instead of dropping its work.
+    """
+    session = batch.session
+    try:
+        with session.begin_nested():
+            result = apply()
+            session.flush()
+    except DomainError as e:
+        batch.forget()
+        return Result(ev.id, REFUSED, e.code or "invalid", ev.job, message=_(e.template, **e.params))
+    except IntegrityError:
+        batch.forget()
+        if _seen(session, ev.id) or _photo_seen(session, ev.id):
+            return Result(ev.id, DUPLICATE, job=ev.job)
+        log.exception("field event %s refused by the database", ev.id)
+        return Result(ev.id, REFUSED, "rejected", ev.job)
+    except OperationalError:
+        raise
+    except (SQLAlchemyError, ValueError, OverflowError):  # a value that slipped through the parser
+        batch.forget()
+        log.exception("field event %s refused by the database", ev.id)
+        return Result(ev.id, REFUSED, "rejected", ev.job)
+    if result.status in STORED and batch.stored is not None:
+        batch.stored.add(ev.id)
+    return result
+
+
+def _parsed(raw: Any) -> Event | Result:
+    try:
+        return parse_event(raw)
+    except Malformed as e:
+        return Result(_echo_id(raw.get("id") if isinstance(raw, dict) else None), REFUSED, e.reason)
+
+
 def apply_batch(*, session: Session, user: User, events: list[Any]) -> list[Result]:
-    """Apply the device's events in the order sent; a bad event is refused, the others still apply."""
-    ids = [str(e["id"]).lower() for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    seen = set(
-        session.exec(select(Activity.client_event_id).where(col(Activity.client_event_id).in_(ids))).all()
-        if ids
-        else []
-    )
-    batch = Batch(session=session, user=user, seen=seen)  # type: ignore[arg-type]
+    """Apply the device's events in the order sent: one result per event, whatever the event holds."""
+    parsed = [_parsed(raw) for raw in events]
+    ids = [p.id for p in parsed if isinstance(p, Event)]  # checked UUIDs only reach the query
+    stored = _stored_ids(session, ids)
+    batch = Batch(session=session, user=user, stored=stored)
     results: list[Result] = []
-    seen_in_batch: set[str] = set()
-    for raw in events:
-        try:
-            ev = parse_event(raw)
-        except Malformed as e:
-            rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-            results.append(Result(rid[:80], REFUSED, e.reason))
-            continue
-        if ev.id in seen_in_batch:
-            results.append(Result(ev.id, DUPLICATE, job=ev.job))
-            continue
-        seen_in_batch.add(ev.id)
-        try:
-            results.append(apply_event(batch, ev))
-        except DomainError as e:  # a rule we did not foresee: report it, never lose the batch
-            results.append(Result(ev.id, REFUSED, e.code or "invalid", ev.job))
+    for p in parsed:
+        if isinstance(p, Result):
+            results.append(p)
+        elif p.id in stored:  # stored before, or earlier in this batch (a copy refused is tried again)
+            results.append(Result(p.id, DUPLICATE, job=p.job))
+        else:
+            results.append(_in_savepoint(batch, p, partial(apply_event, batch, p)))
     return results
 
 
-def photo_seen(session: Session, event_id: str) -> bool:
-    """A resumed upload of a photo the server already has: answer before decoding it again."""
-    eid = event_id.lower()
-    return session.exec(select(Photo.id).where(Photo.idempotency_key == eid)).first() is not None
+# -- after-photos: one upload per event ---------------------------------------------------------------------
 
 
-def apply_photo(
-    *, session: Session, user: User, raw: dict[str, Any], photo: ProcessedPhoto, media_dir: Path
-) -> Result:
-    """One after-photo, idempotent on the event's UUID (both the timeline entry and the Photo row)."""
-    ev = parse_event({**raw, "kind": "photo"})
-    existing = session.exec(select(Photo.id).where(Photo.idempotency_key == ev.id)).first()
-    if existing is not None:
+def _photo_seen(session: Session, event_id: str) -> bool:
+    return session.exec(select(Photo.id).where(Photo.idempotency_key == event_id)).first() is not None
+
+
+def _photo_event(event_id: str, event: str) -> Event | Result:
+    """The upload's event: its JSON form field, with the id from the URL (the idempotency key)."""
+    try:
+        raw = json.loads(event) if len(event) <= MAX_PHOTO_EVENT else None
+    except (ValueError, RecursionError):
+        raw = None
+    if not isinstance(raw, dict):
+        return Result(_echo_id(event_id), REFUSED, "malformed")
+    return _parsed({**raw, "id": event_id, "kind": "photo"})
+
+
+def _apply_photo(batch: Batch, ev: Event, photo: ProcessedPhoto, media_dir: Path) -> Result:
+    if _photo_seen(batch.session, ev.id):
         return Result(ev.id, DUPLICATE, job=ev.job)
-    batch = Batch(session=session, user=user)
     req, _rel, done = _refuse_checks(batch, ev)
     if done is not None:
         return done
     assert req is not None
+    session = batch.session
     act = record(
-        session=session, req=req, actor=Actor.of(user), kind="photo", note=ev.note, public=True, data={}
+        session=session, req=req, actor=Actor.of(batch.user), kind="photo", note=ev.note, public=True, data={}
     )
     _stamp(act, ev)
     row = attach_photo(
@@ -308,137 +397,33 @@ def apply_photo(
     )
     act.data = {**act.data, "photo_id": row.id}
     session.add(act)
-    session.flush()
     return Result(ev.id, APPLIED, job=req.id)
 
 
-# -- what the device keeps: its jobs ----------------------------------------------------------------------
+def receive_photo(
+    *,
+    session: Session,
+    read: Session,
+    user: User,
+    event_id: str,
+    event: str,
+    photo: BinaryIO,
+    max_bytes: int,
+    max_pixels: int,
+    media_dir: Path,
+) -> Result:
+    """One after-photo, idempotent on the event's UUID (both the timeline entry and the Photo row).
 
-
-def _job_dicts(session: Session, reqs: list[ServiceRequest], crew_id: int | None) -> list[dict[str, Any]]:
-    if not reqs:
-        return []
-    ids = [r.id for r in reqs]
-    services = {
-        s.id: s
-        for s in session.exec(select(Service).where(col(Service.id).in_({r.service_id for r in reqs})))
-    }
-    photos: dict[int, list[Photo]] = {}
-    for p in session.exec(select(Photo).where(col(Photo.request_id).in_(ids)).order_by(col(Photo.id))):
-        photos.setdefault(p.request_id, []).append(p)
-    history: dict[int, list[Activity]] = {}
-    acts = session.exec(
-        select(Activity)
-        .where(col(Activity.request_id).in_(ids))
-        .order_by(col(Activity.created_at), col(Activity.id))
-    )
-    for a in acts:
-        history.setdefault(a.request_id, []).append(a)
-    out = []
-    for r in reqs:
-        svc = services.get(r.service_id)
-        labels = {a.get("code"): a for a in (svc.attributes if svc else [])}
-        answers = []
-        for code, value in (r.attributes or {}).items():
-            attr = labels.get(code) or {}
-            names = {v.get("key"): v.get("name") for v in attr.get("values") or []}
-            shown = (
-                ", ".join(str(names.get(v, v)) for v in value)
-                if isinstance(value, list)
-                else names.get(value, value)
-            )
-            answers.append({"label": attr.get("description") or code, "value": str(shown)})
-        out.append(
-            {
-                "id": r.id,
-                "public_id": r.public_id,
-                "service": svc.name if svc else "",
-                "status": str(r.status),
-                "priority": r.priority,
-                "address": r.address,
-                "lat": r.lat,
-                "long": r.long,
-                "description": r.description,
-                "expected_at": r.expected_at.isoformat() if r.expected_at else None,
-                "created_at": r.created_at.isoformat(),
-                "updated_at": r.updated_at.isoformat(),
-                "version": r.version,
-                "assigned": r.crew_id is not None and r.crew_id == crew_id,
-                "needs_review": r.needs_review,
-                "answers": answers,
-                "photos": [
-                    {"thumb": photo_url(p.thumb_key), "full": photo_url(p.display_key), "kind": p.kind}
-                    for p in photos.get(r.id, [])  # type: ignore[arg-type]
-                ],
-                "history": [
-                    {
-                        "kind": a.kind,
-                        "note": a.note,
-                        "by": a.actor_label,
-                        "at": (a.client_time or a.created_at).isoformat(),
-                        "to": (a.data or {}).get("to") if a.kind == "status" else None,
-                    }
-                    for a in history.get(r.id, [])[-HISTORY_LIMIT:]  # type: ignore[index]
-                ],
-            }
-        )
-    return out
-
-
-def jobs_since(session: Session, user: User, since: datetime | None) -> dict[str, Any]:
-    """The crew's open jobs (since=None), or the jobs changed since the device's cursor, and the next cursor."""
-    now = utcnow()
-    crew_id = user.crew_id
-    removed: list[int] = []
-    if since is None:
-        reqs = (
-            list(
-                session.exec(
-                    select(ServiceRequest).where(
-                        ServiceRequest.crew_id == crew_id, ServiceRequest.status != Status.closed
-                    )
-                )
-            )
-            if crew_id is not None
-            else []
-        )
-    else:
-        reqs = (
-            list(
-                session.exec(
-                    select(ServiceRequest).where(
-                        ServiceRequest.crew_id == crew_id, ServiceRequest.updated_at > since
-                    )
-                )
-            )
-            if crew_id is not None
-            else []
-        )
-        moves = session.exec(
-            select(Activity.request_id, Activity.data).where(
-                Activity.kind == "assign", Activity.created_at > since
-            )
-        ).all()
-        mine = {r.id for r in reqs}
-        removed = sorted(
-            {
-                rid
-                for rid, data in moves
-                if isinstance(data, dict) and data.get("from") == crew_id and rid not in mine
-            }
-        )
-    reqs.sort(key=lambda r: (r.priority, r.expected_at or now))
-    return {
-        "full": since is None,
-        "jobs": _job_dicts(session, reqs, crew_id),
-        "removed": removed,
-        "cursor": (now - CURSOR_OVERLAP).isoformat(),
-        "server_time": now.isoformat(),
-    }
-
-
-def parse_cursor(value: Any) -> datetime | None:
+    A resumed upload is answered from `read` before the photo is decoded; on SQLite the write lock (`session`)
+    is taken only after decoding. Every bad part (event, ids, time, text, bytes) is a refused result."""
+    ev = _photo_event(event_id, event)
+    if isinstance(ev, Result):
+        return ev
+    if _photo_seen(read, ev.id):
+        return Result(ev.id, DUPLICATE, job=ev.job)
     try:
-        return optional_datetime(value, "cursor")  # server/inputs.py; a bad cursor means "send everything"
-    except Invalid:
-        return None
+        processed = process_upload(photo.read(max_bytes + 1), max_bytes=max_bytes, max_pixels=max_pixels)
+    except Invalid as e:
+        return Result(ev.id, REFUSED, e.code, ev.job, message=_(e.template, **e.params))
+    batch = Batch(session=session, user=user)
+    return _in_savepoint(batch, ev, partial(_apply_photo, batch, ev, processed, media_dir))

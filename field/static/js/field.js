@@ -4,7 +4,7 @@
   "use strict";
   var T = JSON.parse(document.getElementById("field-strings").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var state = { user: null, jobs: [], outbox: [], notices: [], pos: null, failures: 0, timer: null, syncing: false, urls: [] };
+  var state = { user: null, jobs: [], outbox: [], notices: [], pos: null, failures: 0, retryAfter: 0, timer: null, syncing: false, urls: [] };
   var MAX_BACKOFF = 5 * 60 * 1000;
 
   function uuid() {
@@ -201,6 +201,7 @@
     var pending = state.outbox.filter(mine).length;
     // backoff after failures (5 s, 10 s, ... 5 min); otherwise a minute with work waiting, five without
     var delay = state.failures ? Math.min(5000 * Math.pow(2, state.failures - 1), MAX_BACKOFF) : pending ? 60000 : MAX_BACKOFF;
+    if (state.retryAfter) delay = Math.max(delay, state.retryAfter * 1000 + 1000); // a busy server's Retry-After
     state.timer = setTimeout(syncNow, delay);
   }
 
@@ -211,6 +212,7 @@
     return FieldSync.run().then(function (r) {
       state.syncing = false;
       state.failures = r.ok ? 0 : r.error === "login" ? state.failures : state.failures + 1;
+      state.retryAfter = r.retryAfter || 0;
       var err = $("sync-error");
       err.hidden = r.ok || r.error === "offline" || r.error === "login";
       err.textContent = T.error;

@@ -4,15 +4,32 @@
 "use strict";
 var FieldSync = (function () {
   var BATCH = 100;
+  var MAX_WAIT = 3600; // seconds: a Retry-After longer than this is a mistake, not a plan
 
-  function Failure(kind, detail) { this.kind = kind; this.detail = detail; }
+  function Failure(kind, detail, wait) { this.kind = kind; this.detail = detail; this.wait = wait || 0; }
 
+  // Retry-After is seconds or an HTTP date
+  function retryAfter(r) {
+    var v = r.headers.get("Retry-After");
+    if (!v) return 0;
+    var s = /^\s*\d+\s*$/.test(v) ? Number(v) : (Date.parse(v) - Date.now()) / 1000;
+    return isFinite(s) ? Math.min(Math.max(s, 0), MAX_WAIT) : 0;
+  }
+
+  // 401: log in again; 429 and 503: busy, try later (nothing is dropped); 400, 413 and 422: this request itself
+  // is refused (split the batch, or refuse its one event); anything else: a server problem, try again later.
   function call(url, opts) {
     opts = Object.assign({ credentials: "same-origin", cache: "no-store" }, opts || {});
     opts.headers = Object.assign({ Accept: "application/json" }, opts.headers || {});
     return fetch(url, opts).then(
       function (r) {
         if (r.status === 401) throw new Failure("login");
+        if (r.status === 429 || r.status === 503) throw new Failure("busy", r.status, retryAfter(r));
+        if (r.status === 400 || r.status === 413 || r.status === 422) {
+          return r.json().catch(function () { return {}; }).then(function (b) {
+            throw new Failure("refused", (b && typeof b.error === "string" && b.error) || "http_" + r.status);
+          });
+        }
         if (!r.ok) throw new Failure("server", r.status);
         return r.json();
       },
@@ -27,14 +44,22 @@ var FieldSync = (function () {
     };
   }
 
+  function sameId(a, b) { return String(a || "").toLowerCase() === String(b || "").toLowerCase(); }
+
+  // the server answers one result per event, in order; by id if that ever does not line up
+  function answerFor(recs, results, i) {
+    var r = results[i];
+    if (results.length === recs.length && r && sameId(r.id, recs[i].id)) return r;
+    return results.filter(function (x) { return x && sameId(x.id, recs[i].id); })[0];
+  }
+
   // the server's answer per event: anything answered leaves the outbox; refusals and conflicts become notices
   function settle(recs, results) {
-    var byId = {};
-    (results || []).forEach(function (r) { byId[r.id] = r; });
+    results = Array.isArray(results) ? results : [];
     var done = [];
     var notes = [];
-    recs.forEach(function (rec) {
-      var r = byId[rec.id];
+    recs.forEach(function (rec, i) {
+      var r = answerFor(recs, results, i);
       if (!r) return; // no answer: stays queued
       if (r.status === "applied" || r.status === "duplicate") done.push(rec.seq);
       else notes.push(FieldDB.notice(rec, r.status, r.reason));
@@ -66,7 +91,14 @@ var FieldSync = (function () {
     var sent = 0;
     var who;
     var cursor;
-    return call("/field/api/session")
+    var limit = BATCH; // halved when the server refuses a whole batch, so one bad event cannot hold the rest
+    return FieldDB.get("retryAt")
+      .then(function (at) {
+        // a busy server asked us to wait (Retry-After): every caller (page, timer, Background Sync) honours it
+        var wait = at ? (at - Date.now()) / 1000 : 0;
+        if (wait > 0) throw new Failure("busy", "retry-after", wait);
+        return call("/field/api/session");
+      })
       .then(function (s) {
         who = s;
         return Promise.all([FieldDB.get("user"), FieldDB.get("cursor")]);
@@ -104,7 +136,7 @@ var FieldSync = (function () {
             }).then(function (res) { return { results: [res.result] }; });
           } else {
             recs = [];
-            for (var i = 0; i < mine.length && recs.length < BATCH && mine[i].kind !== "photo"; i++) recs.push(mine[i]);
+            for (var i = 0; i < mine.length && recs.length < limit && mine[i].kind !== "photo"; i++) recs.push(mine[i]);
             req = call("/field/api/sync", {
               method: "POST",
               headers: { "Content-Type": "application/json", "X-CSRF-Token": who.csrf },
@@ -120,6 +152,12 @@ var FieldSync = (function () {
                 return storeJobs(res, pendingByJob(left));
               });
             });
+          }, function (e) {
+            if (!(e instanceof Failure) || e.kind !== "refused") throw e;
+            // the request itself was refused: send half as many; a single event is refused alone (and shown)
+            if (recs.length > 1) { limit = Math.max(1, Math.floor(recs.length / 2)); return null; }
+            sent += 1;
+            return FieldDB.notice(recs[0], "refused", e.detail);
           }).then(step);
         });
       })
@@ -127,8 +165,12 @@ var FieldSync = (function () {
         function () { return { ok: true, sent: sent }; },
         function (e) {
           var kind = e instanceof Failure ? e.kind : "error";
-          var p = kind === "login" ? FieldDB.set("auth", "login") : Promise.resolve();
-          return p.then(function () { return { ok: false, sent: sent, error: kind, detail: e.detail || String(e) }; });
+          var wait = kind === "busy" ? e.wait : 0;
+          var p = kind === "login" ? FieldDB.set("auth", "login") :
+            wait && e.detail !== "retry-after" ? FieldDB.set("retryAt", Date.now() + wait * 1000) : Promise.resolve();
+          return p.then(function () {
+            return { ok: false, sent: sent, error: kind, detail: e.detail || String(e), retryAfter: wait };
+          });
         }
       );
   }
