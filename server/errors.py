@@ -43,6 +43,12 @@ def _page(request: Request, status: int, title: str, message: str) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        response = _domain_error(request, exc)
+        if retry_after := getattr(exc, "retry_after", None):  # e.g. every photo decode slot is busy (503)
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def _domain_error(request: Request, exc: DomainError) -> Response:
         message = localized(exc)
         if wants_json(request):
             return JSONResponse({"error": exc.code, "message": message, "field": exc.field}, exc.status_code)

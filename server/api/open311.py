@@ -50,10 +50,12 @@ class Open311Route(APIRoute):
             try:
                 return await handler(request)
             except DomainError as e:
-                status = e.status_code if e.status_code in (403, 404, 429) else 400
+                status = e.status_code if e.status_code in (403, 404, 429, 503) else 400
                 response = wire.error(wire.fmt_of_path(request.url.path), status, localized(e))
                 if isinstance(e, RateLimited):
                     response.headers["Retry-After"] = str(e.params["seconds"])
+                elif retry_after := getattr(e, "retry_after", None):  # photo decoding busy (503)
+                    response.headers["Retry-After"] = str(retry_after)
                 return response
             except StarletteHTTPException as e:  # e.g. a malformed multipart body
                 return wire.error(wire.fmt_of_path(request.url.path), e.status_code, str(e.detail))
@@ -289,7 +291,8 @@ async def post_request(
                 media = v
         elif not k.startswith("attribute["):
             fields[k] = v
-    data = await media.read() if media is not None else b""
+    data = await media.read(settings.photo_max_bytes + 1) if media is not None else b""
+    has_photo = bool(data) or bool(media and media.filename)  # a named file with no bytes is refused as empty
     await form.close()  # the uploaded file's temporary spool
     svc.check_jurisdiction(city, fields.get("jurisdiction_id"))
     attributes = svc.parse_attributes(
@@ -301,11 +304,11 @@ async def post_request(
         # counted before the key is checked, in a transaction of its own: guesses and failed posts count too
         _rate_limit(request, fields.get("api_key"), settings.open311_rate_limit)
         key = svc.authorize(session=session, api_key=fields.get("api_key"))
-        if data:
+        if has_photo:
             session.rollback()  # nothing written yet: don't hold SQLite's write lock while the photo is resized
         photo = (
             process_upload(data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels)
-            if data
+            if has_photo
             else None
         )
         req, agency = svc.create(

@@ -187,10 +187,10 @@ async def report_submit(
     async with request.form(max_files=MAX_PER_REQUEST + 1, max_fields=200) as form:
         files: list[bytes] = []
         for f in form.getlist("photos"):
-            if isinstance(f, UploadFile) and f.filename:
+            if isinstance(f, UploadFile):
                 data = await f.read(settings.photo_max_bytes + 1)
-                if data:
-                    files.append(data)
+                if data or f.filename:  # no name and no bytes: the plain form's "no photo chosen"
+                    files.append(data)  # a named file with no bytes is refused as empty
         public_id, token = await run_in_threadpool(_submit, session, settings, city, form, files)
     private_url = f"/r/{public_id}?t={token}"
     if _wants_json(request):
