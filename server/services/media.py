@@ -16,6 +16,7 @@ report committed meanwhile moves its own copy in place after its commit, or make
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -141,8 +142,8 @@ def collect(
         report(f"recovered {path}")
     _empty_trash(engine, media_dir, done)
     candidates: list[Path] = []
-    with readonly(engine).connect() as conn:  # on SQLite: a reader, which never holds up a report
-        references = _sorted_references(conn)
+    # on SQLite a reader, which never holds up a report; the stream is closed before its connection
+    with readonly(engine).connect() as conn, contextlib.closing(_sorted_references(conn)) as references:
         current = next(references, None)
         for entry in _walk(media_dir):
             if not _KEY.fullmatch(entry.name):
@@ -242,9 +243,12 @@ def _sorted_references(conn) -> Iterator[str]:  # type: ignore[no-untyped-def]
     rows = conn.execution_options(stream_results=True, yield_per=10_000).execute(
         select(names.c.k).order_by(key)
     )
-    for (name,) in rows:
-        if name and _KEY.fullmatch(name):
-            yield name
+    try:
+        for (name,) in rows:
+            if name and _KEY.fullmatch(name):
+                yield name
+    finally:
+        rows.close()  # PostgreSQL: a server-side cursor, which must close before its connection
 
 
 def _referenced(engine: Engine, names: set[str]) -> set[str]:
