@@ -15,6 +15,7 @@ from server.bodylimit import BodyLimit
 from server.config import Settings
 from server.main import create_app
 from server.models import ServiceRequest
+from server.services.photos import configure_decoding
 from tests import photo_samples
 from tests.factories import HAVERHILL_CITY_HALL, csrf
 from tests.open311_helpers import V2, api_key
@@ -29,7 +30,11 @@ def small(settings: Settings, db) -> Iterator[TestClient]:  # type: ignore[no-un
         yield c
     app.state.engine.dispose()
     app.state.lookup_engine.dispose()
-    create_app(settings).state.engine.dispose()  # the decode gate back to the settings' own
+    configure_decoding(  # create_app set the process's decode gate; back to the settings' own
+        budget_mb=settings.photo_decode_budget_mb,
+        concurrency=settings.photo_decode_concurrency,
+        wait_s=settings.photo_decode_wait_s,
+    )
 
 
 def _report_fields(token: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from server import cli
+from server.config import Settings
 from server.models import Photo
 from server.photos import ProcessedPhoto, media_path, process_photo
 from server.services import media
@@ -248,7 +249,8 @@ def test_media_gc_command_prints_what_it_removed(settings, media_dir: Path, monk
 def test_the_worker_collects_media(settings, media_dir: Path, db) -> None:  # type: ignore[no-untyped-def]
     old = _file(media_dir, _photo(400).display.key, b"jpeg", age_s=2 * HOUR)
     young = _file(media_dir, _photo(500).display.key, b"jpeg", age_s=60)
-    worker = Worker(settings.model_copy(update={"media_dir": media_dir}))
+    # a new Settings, not model_copy(): that would carry the cached media_path over
+    worker = Worker(Settings(**{**settings.model_dump(), "media_dir": media_dir}))
     try:
         done = worker.collect_media()
     finally:
