@@ -11,6 +11,12 @@ Speed: for a JPEG the decoder is asked to scale by 1/2, 1/4 or 1/8 while decodin
 display rendition is resized from that, rotated upright only once it is small, and the thumbnail is made
 from the display rendition. This is about 3x faster than the plain Pillow pipeline (``naive_pipeline``);
 ``bench/photos.py`` measures both.
+
+Memory: a PNG is read a strip of rows at a time (``server/png.py``), each strip shrunk at once, so only the
+shrunk image is ever whole (a 49-megapixel PNG: about 80 MB at its peak instead of 270-610 MB). What a
+decode will hold is estimated from the header before anything is decoded (``decode_cost``, per format,
+pixel mode and decode path, with factors measured by ``bench/photos.py``); the caller refuses what would
+not fit and runs the decode inside its own gate (``admit``).
 """
 
 from __future__ import annotations
@@ -143,7 +149,7 @@ def process_photo(
             raise PhotoRejected(
                 "too_many_pixels", f"{w}x{h} {im.mode}: needs ~{plan.cost >> 20} MB to decode"
             )
-        with admit(plan.cost):
+        with admit(plan.cost):  # everything after this point is in the estimate, small steps included
             try:
                 display = plan.decode()
             except PhotoRejected:
@@ -152,13 +158,17 @@ def process_photo(
                 raise PhotoRejected("too_many_pixels", str(e)) from e
             except Exception as e:  # any decoder failure on untrusted bytes means a bad file
                 raise PhotoRejected("corrupt", f"{type(e).__name__}: {e}") from e
-        gps, taken_at, orientation = _read_metadata(im)
-        icc = im.info.get("icc_profile")
+            return _renditions(data, fmt, im, display)
+
+
+def _renditions(data: bytes, fmt: str, im: Image.Image, display: Image.Image) -> ProcessedPhoto:
+    """Upright, sRGB, encoded: the display rendition and the thumbnail made from it, with the metadata read."""
+    gps, taken_at, orientation = _read_metadata(im)
     if fmt == "HEIF":
         orientation = 1  # libheif has already applied the container's rotation; EXIF must not rotate again
     if orientation in _ORIENTATION:
         display = display.transpose(_ORIENTATION[orientation])  # rotate the small image, not the big one
-    display = _to_srgb(display, icc)
+    display = _to_srgb(display, im.info.get("icc_profile"))
     thumb = _resize(display, _fit(display.size, THUMB_SIDE))  # from the display rendition: cheap
     display_r = _encode(display)
     return ProcessedPhoto(

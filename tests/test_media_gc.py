@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -256,3 +257,20 @@ def test_the_worker_collects_media(settings, media_dir: Path, db) -> None:  # ty
     finally:
         worker.engine.dispose()
     assert done.removed == [old] and not old.exists() and young.exists()
+
+
+def test_the_worker_runs_media_gc_as_one_of_its_periodic_jobs(settings, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    worker = Worker(settings)
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def collect_media() -> None:
+        calls.append(1)
+        stop.set()
+
+    monkeypatch.setattr(worker, "collect_media", collect_media)
+    try:
+        worker.run_forever(stop, idle_s=0.01)
+    finally:
+        worker.engine.dispose()
+    assert calls == [1]
