@@ -87,9 +87,10 @@ def _write_temp(media_dir: Path, key: str, data: bytes) -> Path:
     folder = Path(media_dir) / INCOMING
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{key}.{secrets.token_hex(6)}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # a web server may serve these files
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # whatever the umask: a web server may serve these files
             f.write(data)
             f.flush()
             os.fsync(f.fileno())  # on disk before the row that names it commits
