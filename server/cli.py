@@ -145,6 +145,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from .migrations import upgrade
 
     upgrade(settings)
+    _recover_media(settings)
     port = args.port or int(os.environ.get("PORT", "8000"))
     uvicorn.run(
         "server.main:app",
@@ -159,6 +160,35 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # forwarded headers are the app's business (TRUSTED_PROXIES, applied in create_app): uvicorn's own
         # default would believe any X-Forwarded-For sent from 127.0.0.1
         proxy_headers=False,
+    )
+    return 0
+
+
+def _recover_media(settings: Settings) -> None:
+    """Photo files whose report committed just before a crash, still under their temporary name."""
+    from .db import make_engine
+    from .services.media import recover
+
+    engine = make_engine(settings)
+    try:
+        for path in recover(engine=engine, media_dir=settings.media_path):
+            print(f"recovered {path}")
+    finally:
+        engine.dispose()
+
+
+def cmd_media_gc(settings: Settings, args: argparse.Namespace) -> int:
+    from .db import make_engine
+    from .services.media import collect
+
+    engine = make_engine(settings)
+    try:
+        done = collect(engine=engine, media_dir=settings.media_path, min_age_s=args.min_age, report=print)
+    finally:
+        engine.dispose()
+    print(
+        f"removed {len(done.removed)} files, recovered {len(done.recovered)}, kept {done.kept} "
+        f"that rows refer to, left {done.young} younger than {args.min_age:g} s"
     )
     return 0
 
@@ -227,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("worker", help="send queued notifications (Web Push, e-mail) until stopped")
     s.add_argument("--once", action="store_true", help="send what is due now, then exit")
     s.set_defaults(fn=cmd_worker)
+    s = sub.add_parser("media-gc", help="remove temporary photo files and files no row refers to")
+    s.add_argument(
+        "--min-age", type=float, default=3600.0, help="seconds; younger files are left (default 3600)"
+    )
+    s.set_defaults(fn=cmd_media_gc)
     sub.add_parser("vendor", help="copy browser libraries from node_modules").set_defaults(fn=cmd_vendor)
     return p
 

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     duplicate_radius_m: float = Field(50.0, description="Radius for 'already reported?' suggestions")
     photo_max_bytes: int = Field(15_000_000, description="Largest photo upload accepted")
     photo_max_pixels: int = Field(50_000_000, description="Largest photo in pixels (decompression bombs)")
+    photo_decode_budget_mb: int = Field(512, description="Memory all photo decodes of one process may hold")
+    photo_decode_concurrency: int = Field(2, description="Photo decodes at once per process")
+    photo_decode_wait_s: float = Field(
+        5.0, description="How long a photo waits for a decode slot before a 503"
+    )
+    max_body_bytes: int | None = Field(
+        None, description="Largest request body; default 5 x PHOTO_MAX_BYTES + 1 MB"
+    )
     session_max_age_s: int = Field(12 * 3600, description="Staff login lifetime in seconds")
     secure_cookies: bool = Field(
         False, description="Always set the Secure flag on cookies (requests over HTTPS get it anyway)"
@@ -92,6 +100,11 @@ class Settings(BaseSettings):
     @cached_property
     def media_path(self) -> Path:
         return self.media_dir or (self.var_dir / "media")
+
+    @property
+    def body_limit(self) -> int:
+        """Five photos (a report's most) at their largest, plus the form's other fields and multipart framing."""
+        return self.max_body_bytes or 5 * self.photo_max_bytes + 1_000_000
 
     @cached_property
     def db_url(self) -> str:

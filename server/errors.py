@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .domain.errors import DomainError, Invalid
 from .i18n import gettext as _
-from .ratelimit import RateLimited
 
 log = logging.getLogger("civic311.errors")
 OPEN311 = "/open311/v2/"
@@ -106,7 +105,8 @@ def bad_argument(exc: RequestValidationError) -> Invalid:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        return answer(request, exc.status_code, exc.code, localized(exc), field=exc.field)
+        headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else None
+        return answer(request, exc.status_code, exc.code, localized(exc), field=exc.field, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -119,12 +119,6 @@ def install(app: FastAPI) -> None:
             return Response(status_code=exc.status_code, headers=exc.headers)
         code, message = _http_message(exc)
         return answer(request, exc.status_code, code, message, headers=dict(exc.headers or {}))
-
-    @app.exception_handler(RateLimited)
-    async def rate_limited(request: Request, exc: RateLimited) -> Response:
-        response = await domain_error(request, exc)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
 
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:

@@ -14,12 +14,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from . import errors
 from .api import ROUTERS as API_ROUTERS
 from .auth import csrf_protect
+from .bodylimit import BodyLimit
 from .city import load_city
 from .config import Settings
 from .db import make_engine, make_lookup_engine
 from .inputs import close_form_after, refuse_unstorable_text
 from .middleware import LanguageAndHeaders
 from .pages import ROUTERS as PAGE_ROUTERS
+from .services.photos import configure_decoding
 from .templating import FIELD, WEB
 
 
@@ -34,6 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings)
     app.state.lookup_engine = make_lookup_engine(settings, app.state.engine)
     app.state.city = load_city(settings.city_file)
+    configure_decoding(  # one gate per process: the last app made in a process sets it
+        budget_mb=settings.photo_decode_budget_mb,
+        concurrency=settings.photo_decode_concurrency,
+        wait_s=settings.photo_decode_wait_s,
+    )
 
     errors.install(app)
     for router in (*API_ROUTERS, *PAGE_ROUTERS):
@@ -49,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     )
 
+    # inside LanguageAndHeaders, so that a 413 comes in the page's language with the security headers
+    app.add_middleware(BodyLimit, limit=settings.body_limit)
     # residents are often on a weak mobile signal: compress pages, scripts and JSON
     app.add_middleware(GZipMiddleware, minimum_size=800, compresslevel=5)  # 9 costs 3x the CPU for ~2% less
     app.add_middleware(

@@ -11,10 +11,17 @@ Speed: for a JPEG the decoder is asked to scale by 1/2, 1/4 or 1/8 while decodin
 display rendition is resized from that, rotated upright only once it is small, and the thumbnail is made
 from the display rendition. This is about 3x faster than the plain Pillow pipeline (``naive_pipeline``);
 ``bench/photos.py`` measures both.
+
+Memory: a PNG is read a strip of rows at a time (``server/png.py``), each strip shrunk at once, so only the
+shrunk image is ever whole (a 49-megapixel PNG: about 80 MB at its peak instead of 270-610 MB). What a
+decode will hold is estimated from the header before anything is decoded (``decode_cost``, per format,
+pixel mode and decode path, with factors measured by ``bench/photos.py``); the caller refuses what would
+not fit and runs the decode inside its own gate (``admit``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -22,12 +29,15 @@ import math
 import os
 import pathlib
 import re
-import tempfile
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
+
+from . import png
 
 try:
     from PIL import ImageCms
@@ -54,6 +64,7 @@ MESSAGES = {
     "too_large": "This file is too large. Please send a smaller photo.",
     "too_many_pixels": "This image has too many pixels. Please send a smaller photo.",
     "corrupt": "This image is damaged or incomplete. Please try sending it again.",
+    "empty": "This photo is empty (0 bytes). Please choose it again.",
 }
 
 _ORIENTATION = {
@@ -99,11 +110,32 @@ class ProcessedPhoto:
     taken_at: datetime | None  # naive: the camera's wall-clock time as recorded in EXIF
 
 
+# ``admit(cost)`` wraps each decode: the caller's gate on how many decodes, and how much memory, at once
+Admit = Callable[[int], contextlib.AbstractContextManager[object]]
+
+
+def _admit_all(cost: int) -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
 # -- public API ---------------------------------------------------------------------------------------
 
 
-def process_photo(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> ProcessedPhoto:
-    """Check an upload and make its display and thumbnail renditions. Raises ``PhotoRejected``."""
+def process_photo(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_decode_bytes: int | None = None,
+    admit: Admit = _admit_all,
+) -> ProcessedPhoto:
+    """Check an upload and make its display and thumbnail renditions. Raises ``PhotoRejected``.
+
+    The memory the decode needs is estimated from the header first (``decode_cost``): over
+    ``max_decode_bytes`` the photo is refused, and the decode runs inside ``admit(cost)``, which may wait
+    for memory other decodes hold or refuse (the caller's gate)."""
+    if not data:
+        raise PhotoRejected("empty", "0 bytes")
     if len(data) > max_bytes:
         raise PhotoRejected("too_large", f"{len(data)} bytes > {max_bytes}")
     with _open(data) as im:
@@ -112,25 +144,31 @@ def process_photo(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = 
         if w * h > max_pixels:  # header only so far: nothing has been decoded
             raise PhotoRejected("too_many_pixels", f"{w}x{h} > {max_pixels} pixels")
         target = _fit((w, h), DISPLAY_SIDE)  # in stored orientation, so draft() gets a box it can use
-        try:
-            if fmt == "JPEG" and target != (w, h):
-                im.draft("RGB", target)  # DCT scaling: decode at 1/2, 1/4 or 1/8, never below target
-            im.load()  # full decode: truncated and corrupt files fail here (verify() does not catch them)
-            rgb = _to_rgb(im)
-            display = _resize(rgb, target)
-            if display is im:
-                display = im.copy()  # the file object is closed below; keep the pixels
-        except Image.DecompressionBombError as e:
-            raise PhotoRejected("too_many_pixels", str(e)) from e
-        except Exception as e:  # any decoder failure on untrusted bytes means a bad file
-            raise PhotoRejected("corrupt", f"{type(e).__name__}: {e}") from e
-        gps, taken_at, orientation = _read_metadata(im)
-        icc = im.info.get("icc_profile")
+        plan = _plan(im, fmt, data, target)
+        if max_decode_bytes is not None and plan.cost > max_decode_bytes:
+            raise PhotoRejected(
+                "too_many_pixels", f"{w}x{h} {im.mode}: needs ~{plan.cost >> 20} MB to decode"
+            )
+        with admit(plan.cost):  # everything after this point is in the estimate, small steps included
+            try:
+                display = plan.decode()
+            except PhotoRejected:
+                raise
+            except Image.DecompressionBombError as e:
+                raise PhotoRejected("too_many_pixels", str(e)) from e
+            except Exception as e:  # any decoder failure on untrusted bytes means a bad file
+                raise PhotoRejected("corrupt", f"{type(e).__name__}: {e}") from e
+            return _renditions(data, fmt, im, display)
+
+
+def _renditions(data: bytes, fmt: str, im: Image.Image, display: Image.Image) -> ProcessedPhoto:
+    """Upright, sRGB, encoded: the display rendition and the thumbnail made from it, with the metadata read."""
+    gps, taken_at, orientation = _read_metadata(im)
     if fmt == "HEIF":
         orientation = 1  # libheif has already applied the container's rotation; EXIF must not rotate again
     if orientation in _ORIENTATION:
         display = display.transpose(_ORIENTATION[orientation])  # rotate the small image, not the big one
-    display = _to_srgb(display, icc)
+    display = _to_srgb(display, im.info.get("icc_profile"))
     thumb = _resize(display, _fit(display.size, THUMB_SIDE))  # from the display rendition: cheap
     display_r = _encode(display)
     return ProcessedPhoto(
@@ -145,9 +183,20 @@ def process_photo(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = 
     )
 
 
+def decode_cost(data: bytes) -> int:
+    """Bytes of memory decoding this photo would take (header only; 0 for what is refused anyway)."""
+    try:
+        im = _open(data)
+    except PhotoRejected:
+        return 0
+    with im:
+        fmt = _FORMAT_ALIASES.get(im.format or "", im.format or "")
+        return _plan(im, fmt, data, _fit(im.size, DISPLAY_SIDE)).cost
+
+
 def read_gps(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[float, float] | None:
     """(latitude, longitude) from the photo's EXIF, or None if absent, invalid or not a usable image.
-    Reads the header only, except for a PNG whose EXIF follows the pixel data."""
+    Reads the header only (and a PNG's eXIf chunk wherever it is)."""
     try:
         im = _open(data)
     except PhotoRejected:
@@ -155,6 +204,10 @@ def read_gps(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[float, float
     with im:
         if im.width * im.height > max_pixels:
             return None
+        if im.format == "PNG" and "exif" not in im.info:
+            with contextlib.suppress(png.NotStreamable):
+                if exif := png.layout(data).exif:
+                    im.info["exif"] = exif
         return _read_metadata(im)[0]
 
 
@@ -164,27 +217,6 @@ def media_path(media_dir: os.PathLike[str] | str, key: str) -> pathlib.Path:
     if not _KEY_RE.fullmatch(key):
         raise ValueError(f"not a rendition key: {key!r}")
     return pathlib.Path(media_dir) / key[:2] / key
-
-
-def store_renditions(photo: ProcessedPhoto, media_dir: pathlib.Path) -> None:
-    """Write both renditions under their content-addressed names. Existing files are left alone; each file
-    appears complete or not at all (temporary file + os.replace)."""
-    for rendition in (photo.display, photo.thumb):
-        path = media_path(media_dir, rendition.key)
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(rendition.data)
-                f.flush()
-                os.fsync(f.fileno())
-                os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; a web server may serve these files
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def naive_pipeline(data: bytes) -> tuple[bytes, bytes]:
@@ -200,6 +232,159 @@ def naive_pipeline(data: bytes) -> tuple[bytes, bytes]:
         r.save(buf, "JPEG", quality=JPEG_QUALITY)
         out.append(buf.getvalue())
     return out[0], out[1]
+
+
+# -- decoding within a memory budget -----------------------------------------------------------------
+# Costs are what Pillow and its decoders allocate, from the header: Pillow keeps 1 byte a pixel for "1", "L"
+# and "P", 2 for 16-bit grey and 4 for every other mode (RGB is padded to 4). Measured by bench/photos.py
+# (peak RSS per decode); the factors below are rounded up from those figures.
+
+FIXED_COST = 32 << 20  # the display rendition, its JPEG encoding, the thumbnail, Python objects
+STRIP_PIXELS = 1 << 20  # pixels per PNG strip
+STRIP_FACTOR = 6  # strip-sized buffers alive at once (4 bytes a pixel): inflated rows, pixels, RGB, reduced
+# whole-image decoders that keep their own full-size buffer besides Pillow's image: bytes a pixel
+DECODER_BUFFER = {"WEBP": 10, "HEIF": 4}
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_RESIZABLE = ("RGB", "RGBA", "L", "LA")  # modes Pillow resizes with a filter (RGBA, LA premultiplied)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    cost: int  # bytes of memory the decode will hold at its peak, estimated
+    decode: Callable[[], Image.Image]  # -> display-sized RGB, in stored orientation
+
+
+def _plan(im: Image.ImageFile.ImageFile, fmt: str, data: bytes, target: tuple[int, int]) -> _Plan:
+    """How to decode this image into the display size, and what that costs. Header only."""
+    if fmt == "PNG":
+        try:
+            layout = png.layout(data)
+        except png.NotStreamable:  # interlaced or 16-bit colour: Pillow decodes it whole
+            pass
+        else:
+            return _Plan(_strip_cost(im, target), lambda: _png_in_strips(im, data, layout, target))
+    if fmt == "JPEG":
+        extra = _jpeg_coefficients(im) if _jpeg_buffers_whole_image(data) else 0  # at the stored size
+        if target != im.size:
+            im.draft("RGB", target)  # DCT scaling: decode at 1/2, 1/4 or 1/8, never below target
+    else:
+        extra = im.width * im.height * DECODER_BUFFER.get(fmt, 0)
+    return _Plan(_whole_cost(im.mode, im.size, target) + extra, lambda: _shrink_whole(im, target))
+
+
+def _pixel_bytes(mode: str) -> int:
+    return _PIXEL_BYTES.get(mode, 4)
+
+
+def _factors(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """Image.resize's first step with reducing_gap=2.0: shrink by whole factors with reduce()."""
+    return max(1, int(size[0] / target[0] / 2.0)), max(1, int(size[1] / target[1] / 2.0))
+
+
+def _whole_cost(mode: str, size: tuple[int, int], target: tuple[int, int]) -> int:
+    pixels = size[0] * size[1]
+    fx, fy = _factors(size, target)
+    cost = pixels * _pixel_bytes(mode)
+    if mode not in _RESIZABLE or mode in ("RGBA", "LA"):
+        cost += pixels * 4  # a whole-size RGB copy, or the premultiplied copy resize() makes
+    cost += -(-size[0] // fx) * -(-size[1] // fy) * 4 * 2  # the reduced image (and its premultiplied twin)
+    return cost + FIXED_COST
+
+
+def _strip_cost(im: Image.Image, target: tuple[int, int]) -> int:
+    fx, fy = _factors(im.size, target)
+    canvas = -(-im.width // fx) * -(-im.height // fy) * 4
+    strip = (_strip_rows(im.width, fy) + 1) * im.width * 4 * STRIP_FACTOR
+    return canvas + strip + FIXED_COST
+
+
+def _strip_rows(width: int, fy: int) -> int:
+    """Rows per strip: about STRIP_PIXELS, a multiple of the reduce factor."""
+    return max(fy, STRIP_PIXELS // width // fy * fy)
+
+
+def _shrink_whole(im: Image.ImageFile.ImageFile, target: tuple[int, int]) -> Image.Image:
+    """Decode the whole image (JPEGs at their draft scale), then shrink it before flattening it to RGB."""
+    im.load()  # full decode: truncated and corrupt files fail here (verify() does not catch them)
+    # alpha is flattened on the small image; P, 16-bit grey, CMYK... are converted whole, then shrunk
+    out = _to_rgb(_resize(im, target)) if im.mode in _RESIZABLE else _resize(_to_rgb(im), target)
+    return im.copy() if out is im else out  # the file object is closed by the caller; keep the pixels
+
+
+def _png_in_strips(
+    im: Image.ImageFile.ImageFile, data: bytes, layout: png.Layout, target: tuple[int, int]
+) -> Image.Image:
+    """A PNG decoded a strip of rows at a time (``server/png.py``), each strip flattened to RGB and
+    reduced at once, so only the reduced image is ever whole. The result matches ``_shrink_whole``."""
+    header = layout.header
+    w, h = im.size
+    fx, fy = _factors(im.size, target)
+    rawmode = im.tile[0].args if isinstance(im.tile[0].args, str) else im.tile[0].args[0]
+    canvas = Image.new("RGB", (-(-w // fx), -(-h // fy)))
+    for strip in png.strips(data, layout, _strip_rows(w, fy)):
+        part, strip.last_row = _decode_strip(im, header, rawmode, strip)
+        rgb = _to_rgb(part)
+        box = (0, 1, w, strip.rows + 1)  # without the row carried over from the strip above
+        canvas.paste(rgb.reduce((fx, fy), box) if (fx, fy) != (1, 1) else rgb.crop(box), (0, strip.y // fy))
+    if layout.exif:
+        im.info.setdefault("exif", layout.exif)  # an eXIf chunk after the pixels: Pillow reads it on load()
+    if canvas.size == target:
+        return canvas
+    return canvas.resize(target, Image.Resampling.BICUBIC, box=(0, 0, w / fx, h / fy))
+
+
+def _decode_strip(
+    im: Image.Image, header: png.Header, rawmode: str, strip: png.Strip
+) -> tuple[Image.Image, bytes]:
+    """The strip's rows (the carried row first) in the image's own mode, and its last row's raw bytes."""
+    size = (im.width, strip.rows + 1)
+    if header.bit_depth == 8:  # one byte a sample: Pillow's raw mode packs the last row back exactly
+        part = Image.frombytes(im.mode, size, strip.zdata, "zip", rawmode)
+        last = part.crop((0, strip.rows, im.width, strip.rows + 1)).tobytes("raw", rawmode)
+    else:  # 1, 2, 4 or 16 bits: decode the bytes as they are, then read them in the image's mode
+        mode = png.view_mode(header)
+        view = Image.frombytes(
+            mode, (header.row_bytes // header.bytes_per_pixel, size[1]), strip.zdata, "zip", mode
+        )
+        raw = view.tobytes()
+        last = raw[-header.row_bytes :]
+        part = Image.frombytes(im.mode, size, raw, "raw", rawmode)
+    if im.mode == "P" and im.palette:
+        part.palette = im.palette.copy()
+    part.info = dict(im.info)  # transparency (palette alpha or colour key), as _to_rgb reads it
+    return part, last
+
+
+def _jpeg_buffers_whole_image(data: bytes) -> bool:
+    """True when libjpeg keeps every DCT coefficient of the image at once: progressive JPEGs, and baseline
+    ones whose first scan does not hold every component. Reads the markers up to the first scan."""
+    pos, components = 2, 0
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return True  # not where a marker should be: assume the worst
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if marker in (0xC2, 0xC6, 0xCA, 0xCE):  # progressive
+            return True
+        if marker in (0xC0, 0xC1, 0xC3, 0xC5, 0xC7, 0xC9, 0xCB, 0xCD, 0xCF) and pos + 10 <= len(data):
+            components = data[pos + 9]
+        if marker == 0xDA:  # start of scan
+            return pos + 4 >= len(data) or data[pos + 4] < components
+        pos += 2 + length
+    return True
+
+
+def _jpeg_coefficients(im: Image.Image) -> int:
+    """Bytes of libjpeg's whole-image coefficient buffers: 2 per sample of every component at the stored
+    size, in whole MCUs (DCT scaling does not shrink them)."""
+    layers = getattr(im, "layer", None) or [("", 1, 1, 0)]  # (component id, h sampling, v sampling, table)
+    h_max = max(layer[1] for layer in layers) or 1
+    v_max = max(layer[2] for layer in layers) or 1
+    mcus = -(-im.width // (8 * h_max)) * -(-im.height // (8 * v_max))
+    return sum(mcus * 64 * layer[1] * layer[2] * 2 for layer in layers)
 
 
 # -- internals ----------------------------------------------------------------------------------------
@@ -252,7 +437,8 @@ def _sniff(data: bytes) -> str | None:
 def _read_metadata(im: Image.Image) -> tuple[tuple[float, float] | None, datetime | None, int]:
     """(gps, taken_at, orientation) from EXIF. Broken EXIF counts as no EXIF, never as a broken photo."""
     try:
-        exif = im.getexif()
+        # Image.getexif, not PngImageFile's: that one decodes the whole image to look for a late eXIf chunk
+        exif = Image.Image.getexif(im)
     except Exception:  # includes Pillow's "Corrupt EXIF data" warning where warnings are errors
         return None, None, 1
     try:

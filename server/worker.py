@@ -36,6 +36,7 @@ from . import push
 from .config import Settings
 from .db import make_engine, session_scope
 from .models import Outbox, PushSubscription, utcnow
+from .services import media
 from .services.notify import forget_subscription, queue_overdue_alerts, translate
 
 log = logging.getLogger("civic311.worker")
@@ -308,17 +309,33 @@ class Worker:
         except IntegrityError:
             return 0  # another worker queued the same alerts at the same moment
 
+    def collect_media(self) -> media.Collected:
+        """Temporary photo files and files no row refers to, older than an hour (``media-gc``)."""
+        done = media.collect(engine=self.engine, media_dir=self.settings.media_path)
+        if done.removed or done.recovered:
+            log.info("media: removed %s files, recovered %s", len(done.removed), len(done.recovered))
+        return done
+
     def run_forever(
-        self, stop: threading.Event | None = None, idle_s: float = 2.0, overdue_every_s: float = 300.0
+        self,
+        stop: threading.Event | None = None,
+        idle_s: float = 2.0,
+        overdue_every_s: float = 300.0,
+        media_every_s: float = 3600.0,
     ) -> None:
         stop = stop or threading.Event()
-        next_overdue = 0.0
+        next_overdue = next_media = 0.0
         log.info("worker started")
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_overdue:
                     self.queue_overdue()
                     next_overdue = time.monotonic() + overdue_every_s
+                if time.monotonic() >= next_media:
+                    next_media = (
+                        time.monotonic() + media_every_s
+                    )  # first: a failing collection waits its turn
+                    self.collect_media()
                 stats = self.run_once()
             except OperationalError as e:  # database restarting: wait and try again
                 log.warning("database error, retrying: %s", e)

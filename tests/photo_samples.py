@@ -132,6 +132,62 @@ def png(width: int = 800, height: int = 600, *, mode: str = "RGB") -> bytes:
     return buf.getvalue()
 
 
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_COLOUR_TYPE = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}
+
+
+def png_written(im: Image.Image, *, sixteen_bits: bool = False, interlaced: bool = False) -> bytes:
+    """A PNG that Pillow cannot write itself: 16 bits a sample (each 8-bit sample repeated) and/or Adam7
+    interlacing. Filter type 0 on every row; L, LA, RGB or RGBA."""
+    bpp = len(im.getbands()) * (2 if sixteen_bits else 1)
+    data = im.tobytes()
+    rows = [
+        data[y * im.width * len(im.getbands()) : (y + 1) * im.width * len(im.getbands())]
+        for y in range(im.height)
+    ]
+    if sixteen_bits:
+        rows = [_doubled(r) for r in rows]
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    out = zlib.compressobj(1)
+    idat = []
+    for x0, y0, dx, dy in passes:
+        if x0 >= im.width:
+            continue
+        for row in rows[y0::dy]:
+            picked = bytearray(len(range(x0, im.width, dx)) * bpp)
+            for c in range(bpp):
+                picked[c::bpp] = row[x0 * bpp + c :: dx * bpp]
+            idat.append(out.compress(b"\x00" + bytes(picked)))
+    idat.append(out.flush())
+    ihdr = struct.pack(
+        ">IIBBBBB",
+        im.width,
+        im.height,
+        16 if sixteen_bits else 8,
+        _COLOUR_TYPE[im.mode],
+        0,
+        0,
+        int(interlaced),
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", b"".join(idat))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _doubled(row: bytes) -> bytes:
+    out = bytearray(len(row) * 2)
+    out[0::2] = row
+    out[1::2] = row
+    return bytes(out)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
 def webp(width: int = 800, height: int = 600) -> bytes:
     buf = io.BytesIO()
     upright_picture(width, height).save(buf, "WEBP", quality=90, exif=phone_exif())

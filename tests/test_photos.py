@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import stat
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
 from datetime import datetime
 
 import pytest
-from PIL import Image
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageChops, ImageStat
+from sqlmodel import select
 
-from server import photos
-from server.photos import PhotoRejected, media_path, naive_pipeline, process_photo, read_gps, store_renditions
+from server import photos, png
+from server.config import ROOT
+from server.models import Crew, Photo, ServiceRequest
+from server.photos import PhotoRejected, media_path, naive_pipeline, process_photo, read_gps
+from server.services.photos import DecodeGate, PhotosBusy, configure_decoding, decode_gate
+from server.services.requests import Actor, assign_crew
 from tests import photo_samples as samples
+from tests.factories import HAVERHILL_CITY_HALL, csrf, login, make_request, make_user
+from tests.open311_helpers import V2, api_key
 
 
 def _image(data: bytes) -> Image.Image:
@@ -35,10 +53,6 @@ def _assert_upright(rendition: photos.Rendition) -> None:
     assert _is(_colour_at(rendition, 0.05, 0.05), samples.RED), "red marker should be top-left"
     assert _is(_colour_at(rendition, 0.95, 0.05), samples.GREEN), "green marker should be top-right"
     assert not _is(_colour_at(rendition, 0.05, 0.95), samples.RED)
-
-
-def _files(directory) -> list[str]:
-    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
 
 
 # -- a phone photo --------------------------------------------------------------------------------------
@@ -119,18 +133,14 @@ def test_read_gps_of_something_that_is_not_a_photo_is_none():
 # -- what is stored ---------------------------------------------------------------------------------------
 
 
-def test_stored_renditions_carry_no_metadata(tmp_path):
+def test_renditions_carry_no_metadata():
     photo = process_photo(samples.phone_jpeg(2400, 3200, icc=samples.swapped_primaries_icc()))
 
-    store_renditions(photo, tmp_path)
-
     for rendition in (photo.display, photo.thumb):
-        path = media_path(tmp_path, rendition.key)
-        data = path.read_bytes()
-        assert data == rendition.data
+        data = rendition.data
         assert b"Exif\x00\x00" not in data
         assert b"iPhone" not in data and b"Apple" not in data
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             assert im.format == "JPEG"
             assert im.mode == "RGB"
             assert len(im.getexif()) == 0
@@ -154,35 +164,16 @@ def test_renditions_fit_their_boxes_and_small_images_are_not_enlarged():
             assert _image(r.data).size == (r.width, r.height)
 
 
-def test_keys_are_content_addressed_and_stable(tmp_path):
+def test_keys_are_content_addressed_and_stable():
     data = samples.phone_jpeg(600, 800)
 
     first, second = process_photo(data), process_photo(data)
-    store_renditions(first, tmp_path)
-    store_renditions(second, tmp_path)  # same photo again: nothing new, nothing broken
 
     assert first == second
     assert first.sha256 == hashlib.sha256(data).hexdigest()
     for r in (first.display, first.thumb):
         assert r.key == hashlib.sha256(r.data).hexdigest() + ".jpg"
     assert first.display.key != first.thumb.key
-    assert _files(tmp_path) == sorted(f"{r.key[:2]}/{r.key}" for r in (first.display, first.thumb))
-    assert all(
-        stat.S_IMODE(media_path(tmp_path, r.key).stat().st_mode) == 0o644
-        for r in (first.display, first.thumb)
-    )
-
-
-def test_store_leaves_an_existing_file_alone(tmp_path):
-    photo = process_photo(samples.png(400, 300))
-    path = media_path(tmp_path, photo.display.key)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"already here")
-
-    store_renditions(photo, tmp_path)
-
-    assert path.read_bytes() == b"already here"
-    assert media_path(tmp_path, photo.thumb.key).read_bytes() == photo.thumb.data
 
 
 @pytest.mark.parametrize("key", ["../../etc/passwd", "ab.jpg", "A" * 64 + ".jpg", "0" * 64 + ".png", ""])
@@ -269,7 +260,7 @@ def test_colours_are_converted_from_the_photos_icc_profile_to_srgb():
 BAD_UPLOADS = {
     "truncated": (samples.truncated_jpeg, "corrupt"),
     "text": (samples.text_file, "not_an_image"),
-    "empty": (lambda: b"", "not_an_image"),
+    "empty": (lambda: b"", "empty"),
     "truncated_heic": (lambda: samples.truncated(samples.heic()), "corrupt"),
     "truncated_png": (lambda: samples.truncated(samples.png()), "corrupt"),
     "truncated_webp": (lambda: samples.truncated(samples.webp()), "corrupt"),
@@ -286,17 +277,16 @@ BAD_UPLOADS = {
 
 
 @pytest.mark.parametrize("kind", BAD_UPLOADS)
-def test_bad_upload_is_refused_with_a_reason_and_nothing_is_written(tmp_path, kind):
+def test_bad_upload_is_refused_with_a_reason(kind):
     make, code = BAD_UPLOADS[kind]
 
     with pytest.raises(PhotoRejected) as caught:
-        store_renditions(process_photo(make()), tmp_path)
+        process_photo(make())
 
     assert caught.value.code == code
     assert caught.value.message == str(caught.value) == photos.MESSAGES[code]
     assert caught.value.message.endswith(".")
     assert isinstance(caught.value, ValueError)
-    assert _files(tmp_path) == []
 
 
 def test_file_over_the_byte_limit_is_refused(tmp_path):
@@ -332,3 +322,321 @@ def test_naive_pipeline_makes_the_same_sizes_upright():
     assert _image(display).size == (1200, 1600)
     assert _image(thumb).size == (240, 320)
     assert _is(_image(display).convert("RGB").getpixel((30, 30)), samples.RED)
+
+
+# -- big images: memory bounded and known before decoding ----------------------------------------------------
+
+_MODES = ["RGB", "RGBA", "L", "LA", "P", "P4", "1", "I;16"]
+
+
+def _noise_png(mode: str, width: int, height: int, seed: int) -> bytes:
+    """Random pixels (the worst case for PNG filters, so Pillow's encoder picks every filter type)."""
+    rnd = random.Random(seed)
+    base = "P" if mode == "P4" else mode
+    bands = {"RGB": 3, "RGBA": 4, "LA": 2, "I;16": 2}.get(base, 1)
+    raw = rnd.randbytes(width * height * bands) if base != "1" else rnd.randbytes(-(-width // 8) * height)
+    im = Image.frombytes(base, (width, height), raw)
+    if base == "P":
+        im.putpalette(rnd.randbytes(768))
+        if rnd.random() < 0.5:
+            im.info["transparency"] = rnd.randbytes(256)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", **({"bits": 4} if mode == "P4" else {}))
+    return buf.getvalue()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mode=st.sampled_from(_MODES),
+    width=st.integers(1, 240),
+    height=st.integers(1, 240),
+    side=st.integers(4, 300),
+    strip_pixels=st.integers(1, 3000),
+    seed=st.integers(0, 2**32),
+)
+def test_a_png_read_in_strips_looks_like_the_whole_image_decoded(
+    mode, width, height, side, strip_pixels, seed
+):
+    """The strip reader against Pillow's own whole-image decode: many strips (a few rows each), every
+    filter type, reduce factors up to 60, every pixel format a PNG can have but 16-bit colour."""
+    data = _noise_png(mode, width, height, seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(photos, "DISPLAY_SIDE", side)
+        patch.setattr(photos, "STRIP_PIXELS", strip_pixels)
+        in_strips = process_photo(data)
+        patch.setattr(png, "layout", _not_streamable)
+        whole = process_photo(data)
+
+    assert (in_strips.width, in_strips.height) == (whole.width, whole.height)
+    a, b = _image(in_strips.display.data), _image(whole.display.data)
+    if mode in ("RGBA", "LA") or (mode.startswith("P") and b"tRNS" in data):
+        # alpha flattened before shrinking in strips, after it whole: edges may differ a little
+        assert ImageStat.Stat(ImageChops.difference(a, b)).mean <= [12, 12, 12]
+    else:
+        assert in_strips.display.data == whole.display.data
+
+
+def _not_streamable(data: bytes) -> png.Layout:
+    raise png.NotStreamable("test: decode it whole")
+
+
+def test_interlaced_and_sixteen_bit_colour_pngs_are_decoded_whole_and_upright():
+    picture = samples.upright_picture(1800, 1200)
+    for data in (
+        samples.png_written(picture, interlaced=True),
+        samples.png_written(picture, sixteen_bits=True),
+        samples.png_written(picture.convert("RGBA"), sixteen_bits=True, interlaced=True),
+    ):
+        with pytest.raises(png.NotStreamable):
+            png.layout(data)
+        photo = process_photo(data)
+        assert (photo.width, photo.height) == (1600, 1067)
+        _assert_upright(photo.display)
+
+
+def test_a_png_whose_pixels_end_early_is_refused_as_damaged():
+    data = samples.png_written(samples.upright_picture(900, 700))
+    idat = data.index(b"IDAT")
+    cut = data[: idat + 4 + 5000]  # the header, then 5 kB of pixel data
+    with pytest.raises(PhotoRejected) as caught:
+        process_photo(cut)
+    assert caught.value.code == "corrupt"
+
+
+def test_decode_cost_comes_from_the_header_and_follows_the_decode_path():
+    mb = 1 << 20
+    # a 49-megapixel PNG as its header describes it (no pixels behind it): read in strips, under 150 MB
+    assert 40 * mb < photos.decode_cost(samples.png_header_claiming(7000, 7000)) < 150 * mb
+    # the same, interlaced: Pillow decodes it whole, 4 bytes a pixel and more
+    interlaced = bytearray(samples.png_header_claiming(7000, 7000))
+    interlaced[28] = 1  # IHDR's interlace byte
+    interlaced[29:33] = zlib.crc32(bytes(interlaced[12:29])).to_bytes(4, "big")
+    assert photos.decode_cost(bytes(interlaced)) > 4 * 49_000_000
+    # a progressive JPEG keeps all its DCT coefficients: 2 bytes a sample at full size
+    picture = samples.upright_picture(3000, 2000)
+    baseline, progressive = io.BytesIO(), io.BytesIO()
+    picture.save(baseline, "JPEG", quality=80)
+    picture.save(progressive, "JPEG", quality=80, progressive=True)
+    extra = photos.decode_cost(progressive.getvalue()) - photos.decode_cost(baseline.getvalue())
+    assert extra >= 2 * 3000 * 2000 * 1.5  # 4:2:0: one full-size plane and two quarter-size ones
+    assert photos.decode_cost(samples.text_file()) == 0
+
+
+def test_a_photo_that_alone_needs_more_than_the_budget_is_refused_before_decoding():
+    data = samples.png(800, 600)
+    with pytest.raises(PhotoRejected) as caught:
+        process_photo(data, max_decode_bytes=photos.decode_cost(data) - 1)
+    assert caught.value.code == "too_many_pixels"
+    assert process_photo(data, max_decode_bytes=photos.decode_cost(data)).width == 800
+
+
+def test_the_decode_runs_inside_admit_with_its_cost():
+    data = samples.phone_jpeg(800, 600)
+    seen = []
+
+    @contextlib.contextmanager
+    def admit(cost: int):  # type: ignore[no-untyped-def]
+        seen.append(("in", cost))
+        yield
+        seen.append(("out", cost))
+
+    process_photo(data, admit=admit)
+    assert seen == [("in", photos.decode_cost(data)), ("out", photos.decode_cost(data))]
+
+
+_PEAK_SCRIPT = """
+import pathlib, re, sys
+from tests import photo_samples
+from server.photos import process_photo
+process_photo(photo_samples.png(300, 200))  # plugins and allocator warmed up
+data = pathlib.Path(sys.argv[1]).read_bytes()
+def status(field):
+    return int(re.search(rf"^{field}:\\s+(\\d+) kB", pathlib.Path("/proc/self/status").read_text(), re.M).group(1))
+pathlib.Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
+before = status("VmRSS")
+photo = process_photo(data)
+print(photo.width, photo.height, (status("VmHWM") - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_49_megapixel_png_is_decoded_in_under_150_mb(mode, tmp_path):
+    """The security report's photo (a small PNG of 49 MP: 330-575 MB each before). Measured as the peak
+    resident set of a fresh process, which counts Pillow's C allocations; the photo is made here, so that
+    the memory making it took is not in that process to be reused."""
+    path = tmp_path / "big.png"
+    samples.upright_picture(7000, 7000).convert(mode).save(path, "PNG")
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    width, height, peak_mb = (int(v) for v in out.stdout.split())
+    assert (width, height) == (1600, 1600)
+    assert peak_mb < 150, f"{mode} 7000x7000 PNG: peak {peak_mb} MB"
+
+
+# -- the decode gate: how many decodes, and how much memory, at once -------------------------------------
+
+
+def _run_in_threads(gate: DecodeGate, costs: list[int], hold_s: float) -> tuple[int, int, list[str]]:
+    """Each thread holds its admission for hold_s; returns the most at once, the most bytes at once, errors."""
+    lock = threading.Lock()
+    now = {"n": 0, "bytes": 0, "max_n": 0, "max_bytes": 0}
+    errors: list[str] = []
+
+    def one(cost: int) -> None:
+        try:
+            with gate.admit(cost):
+                with lock:
+                    now["n"] += 1
+                    now["bytes"] += cost
+                    now["max_n"] = max(now["max_n"], now["n"])
+                    now["max_bytes"] = max(now["max_bytes"], now["bytes"])
+                time.sleep(hold_s)
+                with lock:
+                    now["n"] -= 1
+                    now["bytes"] -= cost
+        except PhotosBusy as e:
+            errors.append(f"busy {e.retry_after}")
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in costs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return now["max_n"], now["max_bytes"], errors
+
+
+def test_the_gate_lets_n_decodes_run_at_once_and_the_others_wait():
+    gate = DecodeGate(budget=1000, slots=2, wait_s=10)
+    most, _bytes, errors = _run_in_threads(gate, [10, 10, 10, 10], hold_s=0.05)
+    assert (most, errors) == (2, [])
+
+
+def test_the_gate_keeps_decodes_together_within_the_budget():
+    gate = DecodeGate(budget=1000, slots=3, wait_s=10)
+    _most, most_bytes, errors = _run_in_threads(gate, [600, 600, 300, 300], hold_s=0.05)
+    assert most_bytes <= 1000 and errors == []
+
+
+def test_the_gate_refuses_after_the_wait_with_a_retry_after():
+    gate = DecodeGate(budget=1000, slots=1, wait_s=0.05)
+    _most, _bytes, errors = _run_in_threads(gate, [10, 10], hold_s=0.5)
+    assert errors == ["busy 1"]
+
+
+@pytest.fixture
+def busy_gate(settings):  # type: ignore[no-untyped-def]
+    """Every decode slot taken, and no waiting: the next photo is refused with a 503."""
+    configure_decoding(budget_mb=settings.photo_decode_budget_mb, concurrency=1, wait_s=0)
+    with decode_gate().admit(0):
+        yield
+    configure_decoding(
+        budget_mb=settings.photo_decode_budget_mb,
+        concurrency=settings.photo_decode_concurrency,
+        wait_s=settings.photo_decode_wait_s,
+    )
+
+
+def _report(client, files, accept="application/json"):  # type: ignore[no-untyped-def]
+    token = csrf(client, "/report")
+    lat, long = HAVERHILL_CITY_HALL
+    data = {"csrf_token": token, "service_code": "pothole", "attribute[size]": "large"}
+    data |= {"lat": str(lat), "long": str(long), "description": "Big hole"}
+    return client.post("/report", data=data, files=files, headers={"Accept": accept}, follow_redirects=False)
+
+
+def _open311(client, session, files, fmt="json"):  # type: ignore[no-untyped-def]
+    lat, long = HAVERHILL_CITY_HALL
+    data = {"api_key": api_key(session), "service_code": "pothole", "attribute[size]": "large"}
+    data |= {"lat": str(lat), "long": str(long), "description": "Big one"}
+    return client.post(f"{V2}/requests.{fmt}", data=data, files=files)
+
+
+def _field_photo(client, session, city, data: bytes):  # type: ignore[no-untyped-def]
+    crew = session.exec(select(Crew).order_by(Crew.id)).first()
+    user = make_user(session, "crew", email="crew@test.example", crew=crew.name)
+    disp = make_user(session, "dispatcher", email="disp@test.example")
+    job = make_request(session, city)
+    assign_crew(session=session, req=job, crew_id=crew.id, actor=Actor.of(disp))
+    meta = {"job": job.id, "user_id": user.id, "client_time": datetime.now().astimezone().isoformat()}
+    session.commit()
+    assert login(client, user.email).status_code == 303
+    token = client.get("/field/api/session").json()["csrf"]
+    return client.post(
+        f"/field/api/photos/{uuid.uuid4()}",
+        data={"event": json.dumps(meta)},
+        files={"photo": ("p.jpg", data, "image/jpeg")},
+        headers={"X-CSRF-Token": token},
+    )
+
+
+def test_busy_decoding_is_a_503_with_retry_after_in_every_channel(busy_gate, client, session, city):  # type: ignore[no-untyped-def]
+    photo = [("photos", ("p.jpg", samples.phone_jpeg(400, 300), "image/jpeg"))]
+    app_json = _report(client, photo)
+    assert app_json.status_code == 503 and app_json.headers["Retry-After"] == "1"
+    assert app_json.json()["error"] == "photos_busy" and "busy" in app_json.json()["message"]
+    page = _report(client, photo, accept="text/html")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "1"
+    assert "busy with other photos" in BeautifulSoup(page.text, "html.parser").select_one("[role=alert]").text
+
+    media = [("media", ("p.jpg", samples.phone_jpeg(400, 300), "image/jpeg"))]
+    api = _open311(client, session, media)
+    assert api.status_code == 503 and api.headers["Retry-After"] == "1"
+    assert api.json()[0]["code"] == "503" and "busy" in api.json()[0]["description"]
+    xml = _open311(client, session, media, fmt="xml")
+    assert xml.status_code == 503 and xml.text.startswith("<?xml") and "<errors><error>" in xml.text
+
+    field = _field_photo(client, session, city, samples.phone_jpeg(400, 300))
+    assert field.status_code == 503 and field.headers["Retry-After"] == "1"  # the phone keeps it queued
+    assert session.exec(select(Photo)).all() == [] and session.exec(select(ServiceRequest)).all() != []
+
+
+# -- an empty photo is refused, an empty file field is no photo ----------------------------------------------
+
+
+def test_an_empty_photo_is_refused_in_the_resident_form(client, session, settings):  # type: ignore[no-untyped-def]
+    empty = [("photos", ("IMG_0001.jpg", b"", "image/jpeg"))]
+    r = _report(client, empty)
+    assert r.status_code == 400
+    assert r.json() == {"error": "photo_empty", "message": photos.MESSAGES["empty"], "field": "photo"}
+    page = _report(client, empty, accept="text/html")
+    assert page.status_code == 400 and "empty (0 bytes)" in page.text
+    # with a good photo beside it: still refused, nothing stored
+    both = [("photos", ("a.jpg", samples.phone_jpeg(400, 300), "image/jpeg")), *empty]
+    assert _report(client, both).status_code == 400
+    assert session.exec(select(ServiceRequest)).all() == []
+
+
+def test_the_plain_forms_empty_file_field_still_means_no_photo(client, session):  # type: ignore[no-untyped-def]
+    r = _report(client, [("photos", ("", b"", "application/octet-stream"))])
+    assert r.status_code == 201
+    r = _report(client, [("photos", ("", b"", "application/octet-stream"))], accept="text/html")
+    assert r.status_code == 303
+    assert len(session.exec(select(ServiceRequest)).all()) == 2 and session.exec(select(Photo)).all() == []
+
+
+def test_an_empty_photo_is_refused_in_spanish(client):  # type: ignore[no-untyped-def]
+    client.get("/report?lang=es")
+    r = _report(client, [("photos", ("foto.jpg", b"", "image/jpeg"))])
+    assert (
+        r.status_code == 400 and r.json()["message"] == "Esta foto está vacía (0 bytes). Vuelva a elegirla."
+    )
+
+
+def test_an_empty_open311_media_is_refused(client, session):  # type: ignore[no-untyped-def]
+    r = _open311(client, session, [("media", ("pothole.jpg", b"", "image/jpeg"))])
+    assert r.status_code == 400
+    assert r.json() == [{"code": "400", "description": photos.MESSAGES["empty"]}]
+    assert session.exec(select(ServiceRequest)).all() == []
+    without = _open311(client, session, [("media", ("", b"", "application/octet-stream"))])
+    assert without.status_code == 200 and session.exec(select(Photo)).all() == []
+
+
+def test_an_empty_field_photo_is_refused_and_the_phone_is_told_why(client, session, city):  # type: ignore[no-untyped-def]
+    # the crew app drops an event once it has an answer; a refusal is kept as a notice on the phone
+    r = _field_photo(client, session, city, b"")
+    assert r.status_code == 200
+    result = r.json()["result"]
+    assert result["status"] == "refused" and result["reason"] == "photo_empty"
+    assert result["message"] == photos.MESSAGES["empty"]
+    assert session.exec(select(Photo)).all() == []

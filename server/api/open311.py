@@ -29,7 +29,6 @@ from ..domain.errors import DomainError
 from ..errors import localized
 from ..i18n import gettext as _
 from ..models import ApiKey, utcnow
-from ..ratelimit import RateLimited
 from ..services import open311 as svc
 from ..services.photos import process_upload
 from ..templating import render
@@ -71,10 +70,12 @@ class Open311Route(APIRoute):
 def _refusal(request: Request, e: Exception) -> Response:
     fmt = wire.fmt_of_path(request.url.path)
     if isinstance(e, DomainError):
-        status = e.status_code if e.status_code in (403, 404, 429) else 400
+        status = e.status_code if e.status_code in (403, 404, 429, 503) else 400
         response = wire.error(fmt, status, localized(e))
-        if isinstance(e, RateLimited):
-            response.headers["Retry-After"] = str(e.retry_after)
+        if retry_after := getattr(
+            e, "retry_after", None
+        ):  # over a rate limit (429), photo decoding busy (503)
+            response.headers["Retry-After"] = str(retry_after)
         return response
     if isinstance(e, StarletteHTTPException):  # e.g. a malformed multipart body, a body over the cap
         return wire.error(fmt, e.status_code, str(e.detail))
@@ -309,7 +310,8 @@ async def post_request(
                 media = v
         elif not k.startswith("attribute["):
             fields[k] = v
-    data = await media.read() if media is not None else b""
+    data = await media.read(settings.photo_max_bytes + 1) if media is not None else b""
+    has_photo = bool(data) or bool(media and media.filename)  # a named file with no bytes is refused as empty
     await form.close()  # the uploaded file's temporary spool
     svc.check_jurisdiction(city, fields.get("jurisdiction_id"))
     attributes = svc.parse_attributes(
@@ -319,11 +321,11 @@ async def post_request(
 
     def work() -> Response:
         checked = svc.check(session=session, city=city, post=post, key=key)  # before the photo is decoded
-        if data:
+        if has_photo:
             session.rollback()  # nothing written yet: don't hold SQLite's write lock while the photo is resized
         photo = (
             process_upload(data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels)
-            if data
+            if has_photo
             else None
         )
         req, agency = svc.create(

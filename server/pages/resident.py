@@ -232,10 +232,10 @@ async def report_submit(
                 await run_in_threadpool(_throttle, request, settings, _device(request))
             files: list[bytes] = []
             for f in form.getlist("photos"):
-                if isinstance(f, UploadFile) and f.filename:
+                if isinstance(f, UploadFile):
                     data = await f.read(settings.photo_max_bytes + 1)
-                    if data:
-                        files.append(data)
+                    if data or f.filename:  # no name and no bytes: the plain form's "no photo chosen"
+                        files.append(data)  # a named file with no bytes is refused as empty
             public_id, token = await run_in_threadpool(_submit, session, reads, settings, city, form, files)
     private_url = f"/r/{public_id}?t={token}"
     if _wants_json(request):
