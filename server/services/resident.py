@@ -62,6 +62,12 @@ def search_services(session: Session, query: str) -> list[Service]:
 
 
 def get_public_service(session: Session, code: str) -> Service:
+    if not code.strip():  # a form sent before a service was chosen (no JavaScript, or an old page)
+        raise Invalid(
+            "Choose what the problem is first: search or pick a service from the list.",
+            field="service_code",
+            code="service_required",
+        )
     s = session.exec(select(Service).where(Service.code == code, Service.active, Service.public)).first()
     if s is None:
         raise NotFound(
