@@ -217,6 +217,7 @@ def private_page(
             "private": True,
             "new": bool(new),
             "private_url": f"/r/{view.request.public_id}?t={t}",
+            "emailed": svc.reporter_email_followed(session, view.request),
         },
         headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
     )

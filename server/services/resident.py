@@ -184,6 +184,24 @@ def public_view(session: Session, public_id: str) -> PublicView:
     )
 
 
+def reporter_email_followed(session: Session, req: ServiceRequest) -> str:
+    """The reporter's e-mail, masked ("ja•••@example.org"), when it still follows the request; else "".
+
+    The private page says where updates go instead of offering an empty follow form; masked, because
+    the private link may be shared on purpose (its Share button) and the address is the reporter's.
+    """
+    email = req.reporter_email.strip()
+    if not email:
+        return ""
+    follows = session.exec(
+        select(Follower.id).where(Follower.request_id == req.id, Follower.email == email).limit(1)
+    ).first()
+    if follows is None:
+        return ""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:2]}•••@{domain}" if local else email
+
+
 def check_private_token(req: ServiceRequest, token: str) -> None:
     if not token or not secrets.compare_digest(req.private_token.encode(), token.encode()):
         raise NotFound("No such request.", code="request_not_found")

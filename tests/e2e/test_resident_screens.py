@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import axe_violations
+from tests.factories import make_request
 
 PHONE_412 = {
     "viewport": {"width": 412, "height": 915},
@@ -37,3 +38,52 @@ def test_report_page_is_short_until_a_service_is_chosen(phone: Page, db) -> None
     expect(page.get_by_role("button", name="Send report")).to_be_visible()
     expect(page.locator("#choose")).to_be_hidden()
     assert axe_violations(page) == []
+
+
+def test_confirmation_gives_the_number_the_public_page_and_a_link_to_copy_or_share(
+    browser, base_url: str, session, city
+) -> None:
+    req = make_request(session, city, reporter_email="jane.doe@example.org")
+    ctx = browser.new_context(base_url=base_url, locale="en-US", bypass_csp=True, **PHONE_412)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = ctx.new_page()
+    private = f"/r/{req.public_id}?t={req.private_token}"
+    page.goto(private + "&new=1")
+    number = page.locator("#report-number")
+    expect(number).to_have_text(req.public_id)
+    assert float(number.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 28  # large type
+    # no raw URL on the screen: a labelled link instead
+    expect(page.get_by_role("link", name=f"Private link to {req.public_id}")).to_have_attribute(
+        "href", private
+    )
+    assert "?t=" not in page.locator("main").inner_text()
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_role("status").filter(has_text="Link copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == base_url + private
+    # this browser has no Web Share API: no Share button
+    expect(page.get_by_role("button", name="Share…")).to_be_hidden()
+    # an e-mail was left: no empty follow form, where updates go instead
+    expect(page.get_by_text("We will e-mail you at ja•••@example.org when it changes.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Follow this request")).to_have_count(0)
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="See its public page").click()
+    page.wait_for_url(f"**/requests/{req.public_id}")
+    expect(page.get_by_role("heading", name="Follow this request")).to_be_visible()  # for everyone else
+    ctx.close()
+
+
+def test_share_button_where_the_browser_can_share(browser, base_url: str, session, city) -> None:
+    req = make_request(session, city)  # no e-mail left: the follow form is offered
+    ctx = browser.new_context(base_url=base_url, locale="en-US", bypass_csp=True, **PHONE_412)
+    # a phone's share sheet lies outside the browser under test: record what would be shared
+    ctx.add_init_script("navigator.share = (d) => { window.SHARED = d; return Promise.resolve(); };")
+    page = ctx.new_page()
+    page.goto(f"/r/{req.public_id}?t={req.private_token}&new=1")
+    page.get_by_role("button", name="Share…").click()
+    shared = page.evaluate("window.SHARED")
+    assert shared == {
+        "title": f"My report {req.public_id}",
+        "url": f"{base_url}/r/{req.public_id}?t={req.private_token}",
+    }
+    expect(page.get_by_role("heading", name="Follow this request")).to_be_visible()
+    ctx.close()

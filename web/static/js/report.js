@@ -224,6 +224,29 @@
     $("nearby").innerHTML = "";
   }
 
+  // ---- the private link: copy and share ----------------------------------------------------------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    return new Promise((res, rej) => { // older browsers, plain http: a selected textarea and execCommand
+      const t = document.createElement("textarea");
+      t.value = text; t.setAttribute("readonly", ""); t.style.position = "fixed"; t.style.opacity = "0";
+      document.body.append(t);
+      t.select();
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      t.remove();
+      ok ? res() : rej(new Error("copy"));
+    });
+  }
+  function copyLink(btn) {
+    const link = document.querySelector(btn.dataset.copy), msg = $("copy-status");
+    copyText(link.href).then(
+      () => { msg.className = "ok"; msg.textContent = D.msgCopied; },
+      () => { msg.className = ""; msg.textContent = fill(D.msgCopyFailed, { url: link.href }); });
+  }
+  const share = $("share-link");
+  if (share && navigator.share) share.hidden = false; // the Web Share API: phones, some desktops
+
   // ---- wiring (delegated: the form arrives by htmx) ---------------------------------------------
   document.addEventListener("submit", (e) => {
     if (e.target.id !== "report" || !self.FormData || !self.C311Queue) return;
@@ -238,7 +261,11 @@
   document.addEventListener("click", (e) => {
     const t = e.target.closest("button");
     if (!t) return;
-    if (t.id === "use-location") {
+    if (t.id === "copy-link") copyLink(t);
+    else if (t.id === "share-link") {
+      const link = document.querySelector(t.dataset.share);
+      navigator.share({ title: t.dataset.shareTitle, url: link.href }).catch(() => {}); // cancelled: nothing to do
+    } else if (t.id === "use-location") {
       if (!navigator.geolocation) { $("location-msg").textContent = D.msgNoGeo; return; }
       navigator.geolocation.getCurrentPosition(
         (p) => setLocation(p.coords.latitude, p.coords.longitude),
