@@ -23,3 +23,20 @@ def test_report_sent_without_a_service_says_to_choose_one(client) -> None:
         assert r.status_code == 400
         alert = BeautifulSoup(r.text, "html.parser").select_one("[role=alert]")
         assert alert is not None and alert.get_text(strip=True) == expected
+
+
+def test_nearest_address_comes_from_the_city_list_or_earlier_requests(session, city) -> None:
+    from server.config import ROOT
+    from server.services.catalog import import_addresses
+    from server.services.places import nearest_address
+    from tests.factories import make_request
+
+    assert nearest_address(session, 42.77845, -71.07770) is None  # no list yet, no earlier request
+    make_request(session, city, lat=42.7700, long=-71.0800, address="Behind the library")
+    near = nearest_address(session, 42.77005, -71.08005)
+    assert near is not None and near.text == "Behind the library" and near.distance_m < 10
+    import_addresses(session=session, city=city, path=ROOT / "server" / "cities" / "haverhill_addresses.csv")
+    session.commit()
+    near = nearest_address(session, 42.77845, -71.07770)
+    assert near is not None and near.text == "98 Main St" and near.distance_m < 15
+    assert nearest_address(session, 42.60, -71.30) is None  # nothing known within 150 m: no misleading name

@@ -139,6 +139,7 @@ def detail(request: Request, public_id: str, user: DispatcherUser, session: Read
             "master": case.master,
             "duplicates": case.duplicates,
             "overdue": case.overdue,
+            "place": case.place,
             "done": request.query_params.get("done", ""),
             **_choices(session),
         },

@@ -21,6 +21,7 @@ from ..models import Channel, Service, Status
 from ..services import resident as svc
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
+from ..services.places import nearest_address
 from ..services.requests import NewRequest
 from ..templating import asset, render
 
@@ -109,6 +110,10 @@ def report_nearby(
         la, lo = point if point else (None, None)
     items: list[svc.PublicItem] = []
     outside = la is not None and lo is not None and not city.bounds.contains(la, lo)
+    pinned = (
+        _float(lat) is not None and _float(long) is not None and not outside
+    )  # a point, not a typed address
+    place = nearest_address(session, la, lo) if pinned and la is not None and lo is not None else None
     if la is not None and lo is not None and not outside:
         near = open_requests_near(
             session=session,
@@ -128,6 +133,7 @@ def report_nearby(
             "radius_m": int(settings.duplicate_radius_m),
             "lat": la,
             "long": lo,
+            "place": place,
         },
     )
 

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
 from .catalog import departments
+from .places import place_of
 from .requests import find_request
 
 
@@ -24,6 +25,7 @@ class CaseFile:
     master: ServiceRequest | None  # the request this one duplicates
     duplicates: list[ServiceRequest]  # the requests merged into this one
     overdue: bool
+    place: str = ""  # the nearest known address, when the request has a point and no address
 
 
 def case_file(session: Session, public_id: str) -> CaseFile:
@@ -50,6 +52,7 @@ def case_file(session: Session, public_id: str) -> CaseFile:
             session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
         ),
         overdue=is_overdue(req.expected_at, str(req.status), utcnow()),
+        place=place_of(session, req),
     )
 
 

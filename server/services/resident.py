@@ -20,6 +20,7 @@ from ..i18n import LANGUAGES
 from ..models import Activity, Address, Follower, Photo, PushSubscription, Service, ServiceRequest, Status
 from .catalog import normalise_address
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
+from .places import place_of
 from .requests import RESIDENT, NewRequest, add_follower, create_request, find_request, record
 
 STOP_WORDS = {"a", "an", "the", "in", "on", "of", "my", "is", "at", "to", "el", "la", "en", "de", "un", "una"}
@@ -160,6 +161,7 @@ class PublicView:
     timeline: list[Activity] = field(default_factory=list)
     before: list[Photo] = field(default_factory=list)
     after: list[Photo] = field(default_factory=list)
+    place: str = ""  # the nearest known address, for a request placed by a point alone
 
 
 def public_view(session: Session, public_id: str) -> PublicView:
@@ -181,6 +183,7 @@ def public_view(session: Session, public_id: str) -> PublicView:
         timeline=list(timeline),
         before=[p for p in photos if p.kind == "before"],
         after=[p for p in photos if p.kind == "after"],
+        place=place_of(session, req),
     )
 
 

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from server.config import ROOT
+from server.services.catalog import import_addresses
+from tests import photo_samples
 from tests.e2e.conftest import axe_violations
 from tests.factories import make_request
 
@@ -87,3 +90,49 @@ def test_share_button_where_the_browser_can_share(browser, base_url: str, sessio
     }
     expect(page.get_by_role("heading", name="Follow this request")).to_be_visible()
     ctx.close()
+
+
+@pytest.fixture
+def addresses(session, city):  # type: ignore[no-untyped-def]
+    import_addresses(session=session, city=city, path=ROOT / "server" / "cities" / "haverhill_addresses.csv")
+    session.commit()
+
+
+def test_a_location_reads_as_the_nearest_address(browser, base_url: str, session, city, addresses) -> None:
+    ctx = browser.new_context(base_url=base_url, locale="en-US", bypass_csp=True, **PHONE_412)
+    ctx.grant_permissions(["geolocation"])
+    ctx.set_geolocation({"latitude": 42.77845, "longitude": -71.07770})  # about 10 m from 98 Main St
+    page = ctx.new_page()
+    page.goto("/report?service=pothole")
+    page.get_by_role("button", name="Use my location").click()
+    msg = page.locator("#location-msg")
+    expect(msg).to_contain_text("Near 98 Main St")
+    expect(msg).to_contain_text("(42.77845, -71.07770)")  # the coordinates come second
+    # the request placed by that point alone: its public page names the place too
+    req = make_request(session, city, lat=42.77845, long=-71.07770)
+    page.goto(f"/requests/{req.public_id}")
+    expect(page.locator(".facts")).to_contain_text("Near 98 Main St (42.77845, -71.07770)")
+    ctx.close()
+
+
+def test_chosen_photos_show_as_thumbnails_each_with_remove(phone: Page, db, tmp_path) -> None:
+    page = phone
+    page.goto("/report?service=pothole")
+    files = []
+    for i in (1, 2):
+        f = tmp_path / f"p{i}.jpg"
+        f.write_bytes(photo_samples.phone_jpeg(800, 600, orientation=1))
+        files.append(str(f))
+    page.get_by_label("Add photos").set_input_files(files)
+    expect(page.get_by_role("img", name="Photo 2 you chose")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="2 of 5 photos added.")).to_be_visible()
+    # the native picker (emptied after each choice) no longer says "No file chosen": it lies, transparent,
+    # under the label that now offers another photo; still the one control, labelled, for keyboards
+    picker = page.get_by_label("Add another photo")
+    assert picker.evaluate("e => e.type === 'file' && getComputedStyle(e).opacity === '0'")
+    page.get_by_role("button", name="Remove photo 1").click()
+    expect(page.locator("#photo-list img")).to_have_count(1)
+    expect(page.get_by_role("status").filter(has_text="1 of 5 photos added.")).to_be_visible()
+    picker.focus()
+    assert page.evaluate("document.activeElement.id") == "photos"
+    assert axe_violations(page) == []

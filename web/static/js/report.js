@@ -98,14 +98,25 @@
     photos.forEach((p, i) => {
       const li = document.createElement("li");
       const img = document.createElement("img");
-      img.src = p.url; img.alt = p.name; img.width = 96;
+      img.src = p.url; img.alt = fill(D.msgPhotoN, { n: i + 1 }); img.width = 96; img.height = 96;
       const b = document.createElement("button");
-      b.type = "button"; b.textContent = D.msgRemove + " " + p.name;
-      b.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(i, 1); drawPhotos(); });
+      b.type = "button"; b.className = "remove"; b.textContent = D.msgRemove;
+      b.setAttribute("aria-label", fill(D.msgRemovePhoto, { n: i + 1 }));
+      b.addEventListener("click", () => {
+        URL.revokeObjectURL(p.url); photos.splice(i, 1); drawPhotos();
+        const next = ul.querySelector("button.remove") || $("photos");
+        next.focus(); // the removed button is gone: keep the keyboard in the photo list
+      });
       li.append(img, b);
       ul.append(li);
     });
+    // the picker is emptied after each choice (the shrunk copies are sent): say what was chosen instead
+    $("photos-count").textContent = photos.length ? fill(D.msgPhotoCount, { n: photos.length, max: MAX_PHOTOS }) : "";
+    $("photos-label").textContent = photos.length ? D.msgAddMore : D.msgAddPhotos;
+    $("photo-box").classList.toggle("full", photos.length >= MAX_PHOTOS);
   }
+  const box = $("photo-box");
+  if (box) box.classList.add("enhanced");
   async function addPhotos(input) {
     const err = $("form-error");
     for (const f of Array.from(input.files || [])) {
@@ -134,7 +145,12 @@
   function setLocation(lat, long, fromMap) {
     $("lat").value = lat.toFixed(6);
     $("long").value = long.toFixed(6);
-    $("location-msg").textContent = fill(D.msgLocation, { lat: lat.toFixed(5), long: long.toFixed(5) });
+    // the coordinates at once, in second place; the nearest known address replaces "Location set" when the
+    // server answers (the "already reported?" answer carries it: #location-place, swapped out of band)
+    const place = document.createElement("strong"), coords = document.createElement("span");
+    place.id = "location-place"; place.textContent = D.msgLocation;
+    coords.className = "coords"; coords.textContent = " (" + lat.toFixed(5) + ", " + long.toFixed(5) + ")";
+    $("location-msg").replaceChildren(place, coords);
     if (!fromMap && window.C311Map) C311Map.setPin(lat, long);
     checkNearby();
   }
