@@ -110,10 +110,9 @@ def report_nearby(
         la, lo = point if point else (None, None)
     items: list[svc.PublicItem] = []
     outside = la is not None and lo is not None and not city.bounds.contains(la, lo)
-    pinned = (
-        _float(lat) is not None and _float(long) is not None and not outside
-    )  # a point, not a typed address
-    place = nearest_address(session, la, lo) if pinned and la is not None and lo is not None else None
+    # a point (pin, my location, photo GPS: the form sends no address then) is named by the nearest known address
+    pinned = la is not None and lo is not None and not outside and not address.strip()
+    place = nearest_address(session, la, lo) if pinned else None  # type: ignore[arg-type]
     if la is not None and lo is not None and not outside:
         near = open_requests_near(
             session=session,
