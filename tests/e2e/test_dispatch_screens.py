@@ -1,0 +1,59 @@
+"""What dispatchers met on their screens (issue "What people met when they used it")."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
+
+from server.models import Outbox, ServiceRequest
+from tests.e2e.conftest import axe_violations, login_as
+from tests.factories import make_request, make_user
+
+
+def rows(engine, model):  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        return list(s.exec(select(model)).all())
+
+
+@pytest.fixture
+def dispatcher(page: Page, session) -> Page:  # type: ignore[no-untyped-def]
+    make_user(session, "dispatcher", email="disp@e2e.example", name="Dee Dispatcher")
+    login_as(page, "disp@e2e.example")
+    return page
+
+
+def test_a_public_note_alone_leaves_the_status_and_tells_followers(
+    dispatcher: Page, session, city, db
+) -> None:
+    req = make_request(session, city, reporter_email="follower@example.org")
+    page = dispatcher
+    page.goto(f"/dispatch/requests/{req.public_id}")
+    page.get_by_label("Public note, the status unchanged").fill("Crew booked for Thursday morning.")
+    page.get_by_role("button", name="Post a public note").click()
+    expect(page.get_by_role("status")).to_have_text("Public note posted. Followers will be told.")
+    expect(page.locator(".summary")).to_contain_text("Open")  # still open: the crew app still offers Start
+    [after] = rows(db, ServiceRequest)
+    assert after.status == "open"
+    [mail] = rows(db, Outbox)
+    assert mail.channel == "email" and mail.email == "follower@example.org"
+    assert "Crew booked for Thursday morning." in mail.payload["body"]
+    assert axe_violations(page) == []
+    page.goto(f"/requests/{req.public_id}")  # the resident's public page
+    expect(page.locator(".timeline")).to_contain_text("Crew booked for Thursday morning.")
+
+
+def test_the_status_form_can_keep_the_status(dispatcher: Page, session, city, db) -> None:
+    req = make_request(session, city, reporter_email="follower@example.org")
+    page = dispatcher
+    page.goto(f"/dispatch/requests/{req.public_id}")
+    expect(page.get_by_label("Status", exact=True)).to_have_value("open")  # "Open (no change)" first
+    page.get_by_label("Public note (followers are told)").fill("We are looking into it.")
+    page.get_by_role("button", name="Change status").click()
+    expect(page.get_by_role("status")).to_have_text("Public note posted. Followers will be told.")
+    [after] = rows(db, ServiceRequest)
+    assert after.status == "open" and len(rows(db, Outbox)) == 1
+    # no change and no note: said plainly, nothing written
+    page.get_by_role("button", name="Change status").click()
+    expect(page.get_by_role("alert")).to_have_text("Write a note first.")
+    assert len(rows(db, Outbox)) == 1
