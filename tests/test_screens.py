@@ -40,3 +40,32 @@ def test_nearest_address_comes_from_the_city_list_or_earlier_requests(session, c
     near = nearest_address(session, 42.77845, -71.07770)
     assert near is not None and near.text == "98 Main St" and near.distance_m < 15
     assert nearest_address(session, 42.60, -71.30) is None  # nothing known within 150 m: no misleading name
+
+
+def test_answers_as_read_uses_names_in_the_service_order() -> None:
+    from server.domain.attributes import answers_as_read
+
+    attributes = [
+        {
+            "code": "b",
+            "order": 2,
+            "description": "Which?",
+            "datatype": "multivaluelist",
+            "values": [{"key": "x", "name": "Ex"}, {"key": "y", "name": "Why"}],
+        },
+        {
+            "code": "a",
+            "order": 1,
+            "description": "How big?",
+            "datatype": "singlevaluelist",
+            "values": [{"key": "medium", "name": "Tire-sized"}],
+        },
+        {"code": "c", "order": 3, "description": "Pole number", "datatype": "string"},
+    ]
+    answers = {"b": ["y", "x"], "a": "medium", "c": "HV-12", "gone": "old"}
+    assert answers_as_read(attributes, answers) == [
+        ("How big?", "Tire-sized"),
+        ("Which?", "Why, Ex"),
+        ("Pole number", "HV-12"),
+        ("gone", "old"),
+    ]

@@ -140,6 +140,7 @@ def detail(request: Request, public_id: str, user: DispatcherUser, session: Read
             "duplicates": case.duplicates,
             "overdue": case.overdue,
             "place": case.place,
+            "answers": case.answers,
             "done": request.query_params.get("done", ""),
             **_choices(session),
         },

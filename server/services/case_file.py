@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
+from ..domain.attributes import answers_as_read
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
 from .catalog import departments
@@ -26,6 +27,7 @@ class CaseFile:
     duplicates: list[ServiceRequest]  # the requests merged into this one
     overdue: bool
     place: str = ""  # the nearest known address, when the request has a point and no address
+    answers: list[tuple[str, str]] = field(default_factory=list)  # (question, chosen names), as read
 
 
 def case_file(session: Session, public_id: str) -> CaseFile:
@@ -53,6 +55,7 @@ def case_file(session: Session, public_id: str) -> CaseFile:
         ),
         overdue=is_overdue(req.expected_at, str(req.status), utcnow()),
         place=place_of(session, req),
+        answers=answers_as_read(service.attributes if service else [], req.attributes or {}),
     )
 
 

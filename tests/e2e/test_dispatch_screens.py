@@ -57,3 +57,17 @@ def test_the_status_form_can_keep_the_status(dispatcher: Page, session, city, db
     page.get_by_role("button", name="Change status").click()
     expect(page.get_by_role("alert")).to_have_text("Write a note first.")
     assert len(rows(db, Outbox)) == 1
+
+
+def test_answers_show_as_their_labels(dispatcher: Page, session, city) -> None:
+    req = make_request(session, city, attributes={"size": "medium", "location_in_road": "travel_lane"})
+    page = dispatcher
+    page.goto(f"/dispatch/requests/{req.public_id}")
+    facts = page.locator(".facts")
+    expect(facts.locator("dt", has_text="How big is the pothole?").locator("+ dd")).to_have_text(
+        "About the size of a car tire"
+    )
+    expect(facts.locator("dt", has_text="Where is it in the road?").locator("+ dd")).to_have_text(
+        "In the travel lane"
+    )
+    assert "travel_lane" not in facts.inner_text() and "medium" not in facts.inner_text()
