@@ -71,3 +71,26 @@ def test_answers_show_as_their_labels(dispatcher: Page, session, city) -> None:
         "In the travel lane"
     )
     assert "travel_lane" not in facts.inner_text() and "medium" not in facts.inner_text()
+
+
+def test_the_dispatch_map_has_a_key_for_its_markers(dispatcher: Page, session, city) -> None:
+    from datetime import timedelta
+
+    from server.models import utcnow
+
+    make_request(session, city, created_at=utcnow() - timedelta(days=40))  # long overdue
+    make_request(session, city, lat=42.7790, long=-71.0790)
+    page = dispatcher
+    page.goto("/dispatch?view=map")
+    key = page.get_by_role("list", name="Map key")
+    expect(key.get_by_role("listitem")).to_have_text(
+        ["Large red circle: overdue (1)", "Small blue circle: not overdue (1)"]
+    )
+    # the key's swatches are the markers' colours and sizes
+    markers = page.locator("#queue-map path.leaflet-interactive")
+    expect(markers).to_have_count(2)
+    strokes = sorted(markers.evaluate_all("ps => ps.map(p => p.getAttribute('stroke'))"))
+    assert strokes == ["#0b4f8a", "#a50e0e"]
+    swatch = key.locator(".dot-overdue").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert swatch == "rgb(165, 14, 14)"
+    assert axe_violations(page) == []
