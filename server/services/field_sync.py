@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from ..domain.errors import DomainError
 from ..models import Activity, Photo, Service, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
+from .notify import notify_request_change
 from .photos import attach_photo, photo_url
 from .requests import Actor, change_status, record
 
@@ -217,6 +218,7 @@ def apply_event(batch: Batch, ev: Event) -> Result:
     if ev.kind == "note":
         act = record(session=session, req=req, actor=actor, kind="note", note=ev.note, public=ev.public)
         _stamp(act, ev)
+        notify_request_change(session, req, act)  # a public note: followers are told (private: nothing queued)
         return Result(ev.id, APPLIED, job=req.id)
     if rel == "was_assigned":
         return _conflict(batch, req, ev, "reassigned", flag=ev.kind in ("complete", "unable"))

@@ -1,0 +1,74 @@
+"""What crews met in the field app (issue "What people met when they used it"), on a 412×915 phone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import BrowserContext, Page
+from sqlmodel import Session, select
+
+from server.models import Crew, Follower, Outbox, PushSubscription, ServiceRequest
+from server.services.requests import Actor, add_follower, assign_crew
+from tests.e2e.conftest import axe_violations, login_as
+from tests.e2e.test_field import eventually, field_ready
+from tests.factories import make_request, make_user
+
+PHONE_412 = {
+    "viewport": {"width": 412, "height": 915},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+
+
+@pytest.fixture
+def phone(browser, base_url: str) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+    ctx: BrowserContext = browser.new_context(base_url=base_url, locale="en-US", bypass_csp=True, **PHONE_412)
+    yield ctx.new_page()
+    ctx.close()
+
+
+@pytest.fixture
+def crew(session: Session) -> dict:
+    c1 = session.exec(select(Crew).order_by(Crew.id)).first()
+    assert c1 is not None
+    user = make_user(session, "crew", email="crew@e2e.example", crew=c1.name, name="Ana Crew")
+    disp = make_user(session, "dispatcher", email="disp@e2e.example", name="Dee Dispatch")
+    return {"crew_id": c1.id, "user": user, "disp": disp}
+
+
+def assigned(session: Session, city, crew: dict, **kw) -> int:  # type: ignore[no-untyped-def]
+    req = make_request(session, city, **kw)
+    assign_crew(session=session, req=req, crew_id=crew["crew_id"], actor=Actor.of(crew["disp"]))
+    session.commit()
+    return req.id  # type: ignore[return-value]
+
+
+def test_a_crews_public_note_is_sent_to_followers(phone: Page, session, city, crew, db) -> None:
+    job = assigned(session, city, crew, reporter_email="reporter@example.org", address="10 Main St")
+    sub = PushSubscription(endpoint="https://push.example/sub1", p256dh="k", auth="a", token="t" * 20)
+    session.add(sub)
+    session.flush()
+    req = session.get(ServiceRequest, job)
+    add_follower(session=session, req=req, push_subscription_id=sub.id)
+    assert len(list(session.exec(select(Follower)))) == 2  # the reporter's e-mail, and a device
+    session.commit()  # end the read: on SQLite an open one would block the server's writes
+    page = phone
+    login_as(page, "crew@e2e.example")
+    field_ready(page)
+    page.locator(f'a[data-job="{job}"]').click()
+    page.locator("#note-text").fill("Road plate in place; paving on Monday.")
+    page.get_by_label("Resident can see this note").check()
+    page.get_by_role("button", name="Add note").click()
+
+    def queued(s: Session) -> list[Outbox]:
+        rows = [o for o in s.exec(select(Outbox)) if o.payload.get("kind") == "note"]
+        assert {o.channel for o in rows} == {"push", "email"}, rows
+        return rows
+
+    rows = eventually(db, queued)
+    for row in rows:
+        assert "Road plate in place; paving on Monday." in row.payload["body"]
+    assert next(r for r in rows if r.channel == "email").email == "reporter@example.org"
+    assert axe_violations(page) == []
