@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlmodel import Session, select
 
 from server.models import Crew, Follower, Outbox, PushSubscription, ServiceRequest
@@ -58,7 +58,7 @@ def test_a_crews_public_note_is_sent_to_followers(phone: Page, session, city, cr
     login_as(page, "crew@e2e.example")
     field_ready(page)
     page.locator(f'a[data-job="{job}"]').click()
-    page.locator("#note-text").fill("Road plate in place; paving on Monday.")
+    page.get_by_label("Note about this job").fill("Road plate in place; paving on Monday.")
     page.get_by_label("Resident can see this note").check()
     page.get_by_role("button", name="Add note").click()
 
@@ -71,4 +71,61 @@ def test_a_crews_public_note_is_sent_to_followers(phone: Page, session, city, cr
     for row in rows:
         assert "Road plate in place; paving on Monday." in row.payload["body"]
     assert next(r for r in rows if r.channel == "email").email == "reporter@example.org"
+    assert axe_violations(page) == []
+
+
+def test_done_today_overdue_and_distinct_note_labels(phone: Page, session, city, crew, db) -> None:
+    from datetime import timedelta
+
+    from server.models import User, utcnow
+
+    late = assigned(session, city, crew, address="1 Late St", created_at=utcnow() - timedelta(days=90))
+    first = assigned(session, city, crew, address="2 First St")
+    second = assigned(session, city, crew, address="3 Second St")
+    page = phone
+    login_as(page, "crew@e2e.example")
+    field_ready(page)
+    # a job long past its due date says so in words, and looks different
+    late_card, first_card = page.locator(f'a[data-job="{late}"]'), page.locator(f'a[data-job="{first}"]')
+    expect(late_card).to_contain_text("Overdue")
+    expect(first_card).not_to_contain_text("Overdue")
+    style = "e => getComputedStyle(e).borderTopStyle"
+    assert late_card.evaluate(style) != first_card.evaluate(style)
+    # three boxes, three names
+    first_card.click()
+    for label in ("Note about this job", "What was done (optional)", "What stopped the work (optional)"):
+        expect(page.get_by_label(label)).to_have_count(1)
+    expect(page.get_by_label("Note", exact=True)).to_have_count(0)
+    assert axe_violations(page) == []
+    # completed with no network: the job is listed as done today, waiting to be sent
+    page.context.set_offline(True)
+    page.get_by_label("What was done (optional)").fill("Patched")
+    page.get_by_role("button", name="Complete", exact=True).click()
+    page.get_by_role("link", name="Back to jobs").click()
+    done = page.get_by_role("region", name="Done today")
+    expect(done.get_by_role("listitem")).to_have_count(1)
+    expect(done.get_by_role("listitem").first).to_contain_text("2 First St")
+    expect(done.get_by_role("listitem").first).to_contain_text("Waiting to be sent")
+    page.context.set_offline(False)  # back online: sent, and the closed job leaves the job list
+    item = done.get_by_role("listitem").filter(has_text="2 First St")
+    expect(item).to_contain_text("Sent", timeout=15000)
+    expect(page.locator(f'#jobs a[data-job="{first}"]')).to_have_count(0)
+    # the next one is refused: the crew member was moved to another crew while offline
+    page.context.set_offline(True)
+    page.locator(f'a[data-job="{second}"]').click()
+    page.get_by_role("button", name="Complete", exact=True).click()
+    page.get_by_role("link", name="Back to jobs").click()
+    other = session.exec(select(Crew).where(Crew.id != crew["crew_id"])).first()
+    user = session.get(User, crew["user"].id)
+    user.crew_id = other.id
+    session.add(user)
+    session.commit()
+    page.context.set_offline(False)
+    expect(done.get_by_role("listitem").filter(has_text="3 Second St")).to_contain_text(
+        "Refused: This job is not assigned to your crew.", timeout=15000
+    )
+    expect(item).to_contain_text("Sent")
+    # dismissing the server's notice keeps the refusal on the done list
+    page.get_by_role("button", name="Dismiss").click()
+    expect(done.get_by_role("listitem").filter(has_text="3 Second St")).to_contain_text("Refused")
     assert axe_violations(page) == []
