@@ -94,3 +94,50 @@ def test_the_dispatch_map_has_a_key_for_its_markers(dispatcher: Page, session, c
     swatch = key.locator(".dot-overdue").evaluate("e => getComputedStyle(e).backgroundColor")
     assert swatch == "rgb(165, 14, 14)"
     assert axe_violations(page) == []
+
+
+WIDER = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .slice(0, 5).map(e => e.outerHTML.slice(0, 80))"""
+
+
+@pytest.mark.parametrize("width", [360, 412])
+def test_staff_headers_are_one_line_on_a_phone_with_a_menu(
+    browser, base_url: str, session, width: int
+) -> None:
+    make_user(session, "admin", email="adm@e2e.example", name="Ada Admin")
+    ctx = browser.new_context(
+        base_url=base_url,
+        locale="en-US",
+        bypass_csp=True,
+        viewport={"width": width, "height": 800},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = ctx.new_page()
+    login_as(page, "adm@e2e.example")
+    pages = [("/dispatch", "Dashboard"), ("/admin", "Knowledge"), ("/operator", "New call")]
+    for path, link in [*pages, ("/operator/call?phone=9785550100", "Today's calls")]:
+        page.goto(path)
+        header = page.locator("header.top")
+        assert header.evaluate("e => e.getBoundingClientRect().height") < 60, path  # was up to 5 lines
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, page.evaluate(
+            WIDER
+        )  # no sideways scroll
+        menu = page.get_by_role("button", name="Menu")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(page.get_by_role("link", name=link, exact=True)).to_be_hidden()
+        menu.click()
+        expect(page.get_by_role("link", name=link, exact=True)).to_be_visible()
+        assert axe_violations(page) == [], path
+        page.keyboard.press("Tab")
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("link", name=link, exact=True)).to_be_hidden()
+        expect(menu).to_be_focused()
+    ctx.close()
+
+
+def test_staff_header_on_a_desktop_shows_its_links(dispatcher: Page) -> None:
+    dispatcher.goto("/dispatch")
+    expect(dispatcher.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(dispatcher.get_by_role("link", name="Dashboard")).to_be_visible()

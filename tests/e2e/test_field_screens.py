@@ -129,3 +129,23 @@ def test_done_today_overdue_and_distinct_note_labels(phone: Page, session, city,
     page.get_by_role("button", name="Dismiss").click()
     expect(done.get_by_role("listitem").filter(has_text="3 Second St")).to_contain_text("Refused")
     assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("width", [360, 412])
+def test_field_bar_takes_two_lines_on_a_phone(browser, base_url: str, crew, width: int) -> None:
+    ctx = browser.new_context(
+        base_url=base_url,
+        locale="en-US",
+        bypass_csp=True,
+        viewport={"width": width, "height": 800},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = ctx.new_page()
+    login_as(page, "crew@e2e.example")
+    field_ready(page)
+    bar = page.locator("header.bar")
+    assert bar.evaluate("e => e.getBoundingClientRect().height") < 120  # sticky: it stays on every screen
+    expect(page.get_by_role("button", name="Sync now")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    ctx.close()
