@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n 2
+# BASE_URL (the links in notifications, the login address printed) follows HOST and PORT unless it is set in the
+# environment or in .env; it is passed on only when it is ours, so a .env value is never overridden
+BASE_URL ?= $(if $(shell grep -s '^BASE_URL=' .env),,http://$(HOST):$(PORT))
+RUN_ENV := $(if $(BASE_URL),BASE_URL=$(BASE_URL))
 
 .PHONY: run test setup test-setup lint bench-quick clean
 
@@ -23,10 +27,10 @@ setup: $(VENV)/.installed node_modules/.installed
 
 run: setup
 	$(PY) -m server migrate
-	$(PY) -m server seed-demo
+	$(RUN_ENV) $(PY) -m server seed-demo
 	@echo "civic311 on http://$(HOST):$(PORT)/ (staff log in at /login with the logins above); Ctrl-C stops it"
-	$(PY) -m server worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) -m server serve --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(PY) -m server worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(RUN_ENV) $(PY) -m server serve --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 test-setup: setup

@@ -32,10 +32,17 @@ def _engine_and_city(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from .migrations import upgrade
+    from .migrations import current_revision, upgrade
 
+    before = current_revision(settings)
     upgrade(settings)
-    print("database is at the latest migration")
+    after = current_revision(settings)
+    if before is None:
+        print(f"Created the database at migration {after}")
+    elif before != after:
+        print(f"Migrated from {before} to {after}")
+    else:
+        print(f"Already at the latest migration ({after})")
     return 0
 
 
@@ -47,9 +54,14 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     addresses = settings.city_file.with_name(settings.city_file.stem + "_addresses.csv")
     with session_scope(engine) as session:
         logins = seed_demo(session=session, city=city, var_dir=settings.var_dir, addresses_csv=addresses)
-    print(f"Demo city {city.name} is loaded. Staff logins (kept in {settings.var_dir / 'demo-logins.json'}):")
+    print(f"Demo city {city.name} is loaded. Staff log in at {settings.base_url.rstrip('/')}/login with")
+    print(f"(also in {settings.var_dir / 'demo-logins.json'}):")
+    print(f"  {'ROLE':<10} {'NAME':<16} {'E-MAIL':<29} {'PASSWORD':<13} CREW")
     for login in logins:
-        print(f"  {login['role']:<10} {login['email']:<32} {login['password']}")
+        print(
+            f"  {login['role']:<10} {login['name']:<16} {login['email']:<29} {login['password']:<13} "
+            f"{login['crew'] or '-'}"
+        )
     return 0
 
 

@@ -85,3 +85,21 @@ def clean_answers(attributes: list[dict[str, Any]], given: Mapping[str, Any]) ->
             )
         out[code] = value
     return out
+
+
+def answers_as_read(attributes: list[dict[str, Any]], answers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(question, answer) as people read them: the question's text and the chosen values' names, not their
+    keys ("medium" -> "About the size of a car tire"), in the service's order; answers to questions the
+    service no longer asks come last, as stored."""
+    shown: list[tuple[str, str]] = []
+    asked = sorted(attributes, key=lambda a: a.get("order", 0))
+    for attr in asked:
+        code = attr.get("code")
+        if code not in answers:
+            continue
+        names = {str(v.get("key")): str(v.get("name") or v.get("key")) for v in attr.get("values") or []}
+        values = _as_list(answers[code])
+        shown.append((str(attr.get("description") or code), ", ".join(names.get(v, v) for v in values)))
+    known = {a.get("code") for a in asked}
+    shown += [(str(code), ", ".join(_as_list(v))) for code, v in answers.items() if code not in known]
+    return shown

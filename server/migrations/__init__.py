@@ -26,6 +26,22 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
+def current_revision(settings: Settings) -> str | None:
+    """The database's migration, or None for a database with no tables yet (or no file)."""
+    from alembic.migration import MigrationContext
+
+    from ..db import make_engine
+
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 def downgrade(settings: Settings, revision: str) -> None:
     command.downgrade(alembic_config(settings), revision)
 

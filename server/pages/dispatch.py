@@ -140,6 +140,8 @@ def detail(request: Request, public_id: str, user: DispatcherUser, session: Read
             "master": case.master,
             "duplicates": case.duplicates,
             "overdue": case.overdue,
+            "place": case.place,
+            "answers": case.answers,
             "done": request.query_params.get("done", ""),
             **_choices(session),
         },
@@ -188,6 +190,11 @@ def status(
     close_reason: Small = "",
 ) -> Response:
     req = find_request(session, public_id, for_update=True)
+    if status == str(req.status):  # "no change": the public note alone (refused when it is empty)
+        add_note(
+            session=session, req=req, actor=Actor.of(user), note=note, public=True, expected_version=version
+        )
+        return _back(req, "public-note")
     svc.check_close_reason(close_reason)
     change_status(
         session=session,
@@ -209,6 +216,16 @@ def note(public_id: str, user: DispatcherUser, session: SessionDep, version: Ver
         session=session, req=req, actor=Actor.of(user), note=note, public=False, expected_version=version
     )
     return _back(req, "note")
+
+
+@router.post("/requests/{public_id}/public-note")
+def public_note(
+    public_id: str, user: DispatcherUser, session: SessionDep, version: Version, note: Text
+) -> Response:
+    """A note residents see, the status unchanged; followers are told (add_note queues their notifications)."""
+    req = find_request(session, public_id, for_update=True)
+    add_note(session=session, req=req, actor=Actor.of(user), note=note, public=True, expected_version=version)
+    return _back(req, "public-note")
 
 
 @router.post("/requests/{public_id}/merge")

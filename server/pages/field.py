@@ -84,6 +84,10 @@ def strings() -> dict[str, str]:
         "away": _("No longer yours: your work was kept for a supervisor"),
         "saved": _("Saved on the phone"),
         "error": _("The server had a problem. Your work is safe; it will try again."),
+        "overdue": _("Overdue"),
+        "state_queued": _("Waiting to be sent"),
+        "state_sent": _("Sent"),
+        "state_refused": _("Refused"),
     }
 
 

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from ..auth import OperatorUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
-from ..i18n import LANGUAGES
+from ..i18n import LANGUAGES, current_language
 from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
 from ..models import Call, CallOutcome, Department, Service, User, utcnow
 from ..services import calls as call_log
@@ -98,7 +98,13 @@ def operator_home(
     return render(
         request,
         "operator/home.html",
-        {"calls": today, "depts": depts, "outcomes": dict(OUTCOMES), "ended": ended},
+        {
+            "calls": today,
+            "depts": depts,
+            "outcomes": dict(OUTCOMES),
+            "ended": ended,
+            "public_ids": call_log.public_ids(session, today),
+        },
     )
 
 
@@ -132,7 +138,7 @@ def call_page(
             "questions": intake.questions(service) if service else [],
             "departments": catalog.departments(session),
             "kb_query": kb,
-            "kb_hits": knowledge.search(session, kb) if kb else [],
+            "kb_hits": knowledge.search(session, kb, language=current_language()) if kb else [],
             "saved": saved,
             "message": message,
             "outcomes": OUTCOMES,
@@ -201,7 +207,9 @@ def kb_search(request: Request, user: OperatorUser, session: ReadSessionDep, kb:
     if not _htmx(request):
         return RedirectResponse("/operator/call?" + urlencode({"kb": kb, **dict(request.query_params)}), 303)
     return render(
-        request, "operator/_kb.html", {"kb_query": kb, "kb_hits": knowledge.search(session, kb) if kb else []}
+        request,
+        "operator/_kb.html",
+        {"kb_query": kb, "kb_hits": knowledge.search(session, kb, language=current_language()) if kb else []},
     )
 
 

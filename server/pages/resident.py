@@ -27,6 +27,7 @@ from ..ratelimit import RateLimited, address_bucket, limiter_of
 from ..services import resident as svc
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
+from ..services.places import nearest_address
 from ..services.requests import NewRequest
 from ..templating import asset, render
 
@@ -107,6 +108,9 @@ def report_nearby(
         la, lo = point if point else (None, None)
     items: list[svc.PublicItem] = []
     outside = la is not None and lo is not None and not city.bounds.contains(la, lo)
+    # a point (pin, my location, photo GPS: the form sends no address then) is named by the nearest known address
+    pinned = la is not None and lo is not None and not outside and not address.strip()
+    place = nearest_address(session, la, lo) if pinned else None  # type: ignore[arg-type]
     if la is not None and lo is not None and not outside:
         near = open_requests_near(
             session=session,
@@ -126,6 +130,7 @@ def report_nearby(
             "radius_m": int(settings.duplicate_radius_m),
             "lat": la,
             "long": lo,
+            "place": place,
         },
     )
 
@@ -262,6 +267,7 @@ def private_page(
             "private": True,
             "new": bool(new),
             "private_url": f"/r/{view.request.public_id}?t={t}",
+            "emailed": svc.reporter_email_followed(session, view.request),
         },
         headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"},
     )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from sqlmodel import Session, col, select
 
 from ..domain.errors import Forbidden, Invalid, NotFound
-from ..models import Call, CallOutcome, Department, User, utcnow
+from ..models import Call, CallOutcome, Department, ServiceRequest, User, utcnow
 
 # When several things happen in one call, the outcome that says most about it wins.
 OUTCOME_WEIGHT = {
@@ -152,6 +152,17 @@ def calls_today(session: Session, operator: User, tz: tzinfo, now: datetime | No
             .order_by(col(Call.started_at).desc(), col(Call.id).desc())
         ).all()
     )
+
+
+def public_ids(session: Session, calls: list[Call]) -> dict[int, str]:
+    """Row id -> public id of the requests these calls made or followed: the number read to the caller."""
+    ids = {c.request_id for c in calls if c.request_id}
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(ServiceRequest.id, ServiceRequest.public_id).where(col(ServiceRequest.id).in_(ids))
+    ).all()
+    return {rid: pid for rid, pid in rows if rid is not None and pid}
 
 
 def calls_from(session: Session, phone: str, limit: int = 10) -> list[Call]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
+from ..domain.attributes import answers_as_read
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
 from .catalog import departments
+from .places import place_of
 from .requests import find_request
 
 
@@ -24,6 +26,8 @@ class CaseFile:
     master: ServiceRequest | None  # the request this one duplicates
     duplicates: list[ServiceRequest]  # the requests merged into this one
     overdue: bool
+    place: str = ""  # the nearest known address, when the request has a point and no address
+    answers: list[tuple[str, str]] = field(default_factory=list)  # (question, chosen names), as read
 
 
 def case_file(session: Session, public_id: str) -> CaseFile:
@@ -50,6 +54,8 @@ def case_file(session: Session, public_id: str) -> CaseFile:
             session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
         ),
         overdue=is_overdue(req.expected_at, str(req.status), utcnow()),
+        place=place_of(session, req),
+        answers=answers_as_read(service.attributes if service else [], req.attributes or {}),
     )
 
 

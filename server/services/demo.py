@@ -67,34 +67,50 @@ CHANNEL_MIX = [("phone", 42), ("app", 25), ("web", 18), ("open311", 8), ("walk_i
 
 
 def _demo_passwords(var_dir: Path) -> dict[str, str]:
-    """Random per install, kept under var/ so every run can print them (never in the repository)."""
+    """Random per install, kept under var/ so every run can print them (never in the repository). The file is
+    a list of logins (see _write_logins); an older install's {e-mail: password} file is still read."""
     path = var_dir / "demo-logins.json"
     if path.exists():
-        return json.loads(path.read_text())
+        kept = json.loads(path.read_text())
+        return kept if isinstance(kept, dict) else {d["email"]: d["password"] for d in kept}
+    return {email: secrets.token_urlsafe(9) for _, email, _, _ in DEMO_STAFF}
+
+
+def _write_logins(var_dir: Path, logins: list[dict[str, str | None]]) -> None:
+    """Everything a newcomer needs to log in as each role: role, name, e-mail, password and crew."""
+    path = var_dir / "demo-logins.json"
+    text = json.dumps(logins, indent=2, ensure_ascii=False) + "\n"
+    if path.exists() and path.read_text() == text:
+        return
     var_dir.mkdir(parents=True, exist_ok=True)
-    pw = {email: secrets.token_urlsafe(9) for _, email, _, _ in DEMO_STAFF}
-    path.write_text(json.dumps(pw, indent=2))
+    path.write_text(text)
     path.chmod(0o600)
-    return pw
 
 
 def seed_demo(
     *, session: Session, city: City, var_dir: Path, addresses_csv: Path | None
-) -> list[dict[str, str]]:
+) -> list[dict[str, str | None]]:
     """Idempotent: a second run changes nothing and prints the same logins."""
     import_city(session=session, city=city)
     if addresses_csv and addresses_csv.exists():
         import_addresses(session=session, city=city, path=addresses_csv)
     crews = session.exec(select(Crew).order_by(Crew.id)).all()
     passwords = _demo_passwords(var_dir)
-    logins = []
+    logins: list[dict[str, str | None]] = []
     for role, email, name, crew_index in DEMO_STAFF:
-        if session.exec(select(User).where(User.email == email)).first() is None:
-            crew = crews[crew_index].name if crew_index is not None and crew_index < len(crews) else None
-            create_user(
+        crew = crews[crew_index].name if crew_index is not None and crew_index < len(crews) else None
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None:
+            user = create_user(
                 session=session, email=email, name=name, role=role, password=passwords[email], crew_name=crew
             )
-        logins.append({"role": role, "email": email, "password": passwords[email]})
+        crew = next(
+            (c.name for c in crews if c.id == user.crew_id), None
+        )  # as it is now, if someone moved them
+        logins.append(
+            {"role": role, "name": user.name, "email": email, "password": passwords[email], "crew": crew}
+        )
+    _write_logins(var_dir, logins)
     if session.exec(select(func.count()).select_from(ServiceRequest)).one() == 0:
         _demo_history(session=session, city=city, count=300)
         # the history is in the past: nobody is to be told about it now

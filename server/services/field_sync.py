@@ -40,6 +40,7 @@ from ..i18n import gettext as _
 from ..inputs import forbidden_character, parse_datetime, parse_id, xml_safe
 from ..models import Activity, Photo, ServiceRequest, Status, User, utcnow
 from ..photos import ProcessedPhoto
+from .notify import notify_request_change
 from .photos import attach_photo, process_upload
 from .requests import Actor, change_status, record
 
@@ -269,6 +270,7 @@ def apply_event(batch: Batch, ev: Event) -> Result:
     if ev.kind == "note":
         act = record(session=session, req=req, actor=actor, kind="note", note=ev.note, public=ev.public)
         _stamp(act, ev)
+        notify_request_change(session, req, act)  # a public note: followers are told (private: nothing queued)
         return Result(ev.id, APPLIED, job=req.id)
     if rel == "was_assigned":
         return _conflict(batch, req, ev, "reassigned", flag=ev.kind in ("complete", "unable"))

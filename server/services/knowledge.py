@@ -127,33 +127,17 @@ def terms(query: str) -> list[str]:
     return seen[:MAX_TERMS]
 
 
-def search(session: Session, query: str, limit: int = 5, min_share: float = 0.2) -> list[Hit]:
+def search(
+    session: Session, query: str, limit: int = 5, min_share: float = 0.2, language: str | None = None
+) -> list[Hit]:
+    """Best articles for the caller's words. With `language`, only articles in it, unless none of them
+    matches: then every language (an answer in the other language beats none)."""
     words = terms(query)
     if not words:
         return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        # each word quoted (no FTS syntax from callers) and prefix-matched; OR semantics
-        match = " OR ".join(f'"{w}"*' for w in words)
-        rows = session.exec(  # type: ignore[call-overload]
-            text(
-                "SELECT rowid, bm25(knowledge_fts, 10.0, 1.0, 5.0) AS r FROM knowledge_fts "
-                "WHERE knowledge_fts MATCH :m ORDER BY r LIMIT :n"
-            ),
-            params={"m": match, "n": limit},
-        ).all()
-        ranked = [(int(r[0]), -float(r[1])) for r in rows]
-    else:
-        q = " | ".join(f"{w}:*" for w in words)  # words are plain [^\W_]+ runs: safe in to_tsquery
-        rows = session.exec(  # type: ignore[call-overload]
-            text(
-                f"SELECT id, ts_rank({PG_VECTOR}, to_tsquery('english'::regconfig, :q), 1) AS r "
-                f"FROM knowledge_article WHERE ({PG_VECTOR}) @@ to_tsquery('english'::regconfig, :q) "
-                "ORDER BY r DESC, id LIMIT :n"
-            ),
-            params={"q": q, "n": limit},
-        ).all()
-        ranked = [(int(r[0]), float(r[1])) for r in rows]
+    ranked = _ranked(session, words, limit, language) if language else []
+    if not ranked:
+        ranked = _ranked(session, words, limit, None)
     if not ranked:
         return []
     top = max(r for _, r in ranked)
@@ -173,6 +157,36 @@ def search(session: Session, query: str, limit: int = 5, min_share: float = 0.2)
     return [
         Hit(articles[i], depts.get(articles[i].department_id), rank) for i, rank in ranked if i in articles
     ]
+
+
+def _ranked(session: Session, words: list[str], limit: int, language: str | None) -> list[tuple[int, float]]:
+    """(article id, rank), best first, of the articles holding any of the words (in `language` if given)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # each word quoted (no FTS syntax from callers) and prefix-matched; OR semantics
+        match = " OR ".join(f'"{w}"*' for w in words)
+        rows = session.exec(  # type: ignore[call-overload]
+            text(
+                "SELECT knowledge_fts.rowid, bm25(knowledge_fts, 10.0, 1.0, 5.0) AS r FROM knowledge_fts "
+                "JOIN knowledge_article a ON a.id = knowledge_fts.rowid "
+                "WHERE knowledge_fts MATCH :m"
+                + (" AND a.language = :lang" if language else "")
+                + " ORDER BY r LIMIT :n"
+            ),
+            params={"m": match, "n": limit, "lang": language},
+        ).all()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+    q = " | ".join(f"{w}:*" for w in words)  # words are plain [^\W_]+ runs: safe in to_tsquery
+    # the expression exactly as migration 0002 indexes it (GIN), so the index is used
+    rows = session.exec(  # type: ignore[call-overload]
+        text(
+            f"SELECT id, ts_rank({PG_VECTOR}, to_tsquery('english'::regconfig, :q), 1) AS r "
+            f"FROM knowledge_article WHERE ({PG_VECTOR}) @@ to_tsquery('english'::regconfig, :q)"
+            + (" AND language = :lang" if language else "")
+            + " ORDER BY r DESC, id LIMIT :n"
+        ),
+        params={"q": q, "n": limit, "lang": language},
+    ).all()
+    return [(int(r[0]), float(r[1])) for r in rows]
 
 
 def get_article(session: Session, article_id: int) -> KnowledgeArticle | None:

@@ -21,6 +21,7 @@ from ..models import Activity, Address, Follower, Photo, PushSubscription, Servi
 from ..photos import ProcessedPhoto
 from .catalog import normalise_address
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
+from .places import place_of
 from .requests import (
     RESIDENT,
     NewRequest,
@@ -71,6 +72,12 @@ def search_services(session: Session, query: str) -> list[Service]:
 
 
 def get_public_service(session: Session, code: str) -> Service:
+    if not code.strip():  # a form sent before a service was chosen (no JavaScript, or an old page)
+        raise Invalid(
+            "Choose what the problem is first: search or pick a service from the list.",
+            field="service_code",
+            code="service_required",
+        )
     s = session.exec(select(Service).where(Service.code == code, Service.active, Service.public)).first()
     if s is None:
         raise NotFound(
@@ -163,6 +170,7 @@ class PublicView:
     timeline: list[Activity] = field(default_factory=list)
     before: list[Photo] = field(default_factory=list)
     after: list[Photo] = field(default_factory=list)
+    place: str = ""  # the nearest known address, for a request placed by a point alone
 
 
 def public_view(session: Session, public_id: str) -> PublicView:
@@ -184,7 +192,26 @@ def public_view(session: Session, public_id: str) -> PublicView:
         timeline=list(timeline),
         before=[p for p in photos if p.kind == "before"],
         after=[p for p in photos if p.kind == "after"],
+        place=place_of(session, req),
     )
+
+
+def reporter_email_followed(session: Session, req: ServiceRequest) -> str:
+    """The reporter's e-mail, masked ("ja•••@example.org"), when it still follows the request; else "".
+
+    The private page says where updates go instead of offering an empty follow form; masked, because
+    the private link may be shared on purpose (its Share button) and the address is the reporter's.
+    """
+    email = req.reporter_email.strip()
+    if not email:
+        return ""
+    follows = session.exec(
+        select(Follower.id).where(Follower.request_id == req.id, Follower.email == email).limit(1)
+    ).first()
+    if follows is None:
+        return ""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:2]}•••@{domain}" if local else email
 
 
 def check_private_token(req: ServiceRequest, token: str) -> None:

@@ -88,7 +88,7 @@ def do_job(
     page: Page, job_id: int, note: str, color: tuple[int, int, int], photo: dict | None = None
 ) -> None:
     page.locator(f'a[data-job="{job_id}"]').click()
-    page.get_by_label("Note", exact=True).first.fill(note)
+    page.get_by_label("Note about this job").fill(note)
     page.get_by_role("button", name="Add note").click()
     page.locator("#photo-input").set_input_files(photo or jpeg(color))
     expect(page.locator("#job-photos img.local")).to_have_count(1)

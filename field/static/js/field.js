@@ -4,7 +4,7 @@
   "use strict";
   var T = JSON.parse(document.getElementById("field-strings").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var state = { user: null, jobs: [], outbox: [], notices: [], pos: null, failures: 0, retryAfter: 0, timer: null, syncing: false, urls: [] };
+  var state = { user: null, jobs: [], outbox: [], notices: [], done: [], pos: null, failures: 0, retryAfter: 0, timer: null, syncing: false, urls: [] };
   var MAX_BACKOFF = 5 * 60 * 1000;
 
   function uuid() {
@@ -25,7 +25,15 @@
   function when(iso) {
     if (!iso) return T.never;
     var d = new Date(iso);
-    return d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    var opts = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+    if (d.getFullYear() !== new Date().getFullYear()) opts.year = "numeric"; // "Sep 11" alone misleads in January
+    return d.toLocaleString([], opts);
+  }
+
+  function sameDay(iso) { return new Date(iso).toDateString() === new Date().toDateString(); }
+
+  function overdue(j) {
+    return j.status !== "closed" && !!j.expected_at && new Date(j.expected_at).getTime() < Date.now();
   }
 
   function distanceM(a, b) {
@@ -85,9 +93,11 @@
     ul.textContent = "";
     list.forEach(function (j) {
       var li = el("li");
-      var a = el("a", "job p" + j.priority + (j.status === "closed" ? " done" : ""));
+      var late = overdue(j);
+      var a = el("a", "job p" + j.priority + (j.status === "closed" ? " done" : "") + (late ? " overdue" : ""));
       a.href = "#job-" + j.id;
       a.dataset.job = String(j.id);
+      if (late) a.appendChild(el("span", "late", T.overdue)); // the word, not the colour alone
       a.appendChild(el("span", "pri", T["p" + j.priority] || String(j.priority)));
       a.appendChild(el("strong", "svc", j.service));
       a.appendChild(el("span", "addr", j.address || (j.lat != null ? j.lat.toFixed(5) + ", " + j.long.toFixed(5) : "")));
@@ -113,8 +123,10 @@
     state.urls.forEach(function (u) { URL.revokeObjectURL(u); });
     state.urls = [];
     $("job-title").textContent = j.service + " · " + (j.public_id || "");
-    $("job-meta").textContent = [T["p" + j.priority], statusLabel(j.status), j.expected_at ? T.due + " " + when(j.expected_at) : ""]
+    $("job-meta").textContent = [overdue(j) ? T.overdue : "", T["p" + j.priority], statusLabel(j.status),
+      j.expected_at ? T.due + " " + when(j.expected_at) : ""]
       .filter(Boolean).join(" · ") + (j.assigned === false ? " · " + T.reassigned : "");
+    $("job-meta").classList.toggle("late", overdue(j));
     $("job-address").textContent = j.address || "";
     var nav = $("job-nav");
     nav.hidden = j.lat == null;
@@ -173,9 +185,60 @@
     $("held-view").hidden = !held.length;
   }
 
+  // jobs completed on this phone today, with where their completion is: a closed job leaves the job list
+  // after the next sync, so this list is where the crew sees it went through
+  function doneState(d) {
+    if (d.final) return d.final.status === "refused" ? refusedState(d.final.reason) : { cls: "review", text: T.conflict };
+    if (state.outbox.some(function (e) { return e.id === d.id; })) return { cls: "queued", text: T.state_queued };
+    var n = state.notices.filter(function (x) { return x.id === d.id; })[0];
+    if (n && n.status === "refused") return refusedState(n.reason);
+    if (n) return { cls: "review", text: T.conflict };
+    return { cls: "sent", text: T.state_sent };
+  }
+
+  function refusedState(reason) {
+    return { cls: "refused", text: T.state_refused + ": " + (T["r_" + reason] || T.r_other + " (" + reason + ")") };
+  }
+
+  // a refusal is kept with the done entry, so dismissing the notice does not turn it into "sent"
+  function keepFinal() {
+    var changed = false;
+    state.done.forEach(function (d) {
+      var n = state.notices.filter(function (x) { return x.id === d.id; })[0];
+      if (n && !d.final) { d.final = { status: n.status, reason: n.reason }; changed = true; }
+    });
+    return changed ? FieldDB.set("done", state.done) : null;
+  }
+
+  function renderDone() {
+    var ul = $("done-today");
+    ul.textContent = "";
+    var list = state.done.filter(function (d) { return mine(d) && sameDay(d.at); });
+    list.forEach(function (d) {
+      var st = doneState(d);
+      var li = el("li", "done-item " + st.cls);
+      li.appendChild(el("strong", "", d.label));
+      if (d.address) li.appendChild(el("span", "addr", d.address));
+      li.appendChild(el("span", "info", when(d.at) + " · " + (T[d.resolution] || d.resolution || "")));
+      li.appendChild(el("span", "state", st.text));
+      ul.appendChild(li);
+    });
+    $("done-view").hidden = !list.length;
+  }
+
+  function rememberDone(rec, job) {
+    return FieldDB.get("done").then(function (list) {
+      var keep = (list || []).filter(function (d) { return sameDay(d.at); }); // yesterday's list is let go
+      keep.push({ id: rec.id, job: job.id, user_id: rec.user_id, label: rec.label, address: job.address || "",
+        resolution: rec.resolution, at: rec.client_time });
+      return FieldDB.set("done", keep);
+    });
+  }
+
   function render(auth, last) {
     renderBar(auth, last);
     renderNotices();
+    renderDone();
     var m = /^#job-(\d+)$/.exec(location.hash);
     var job = m && state.jobs.filter(function (j) { return j.id === Number(m[1]); })[0];
     $("list-view").hidden = !!job;
@@ -185,12 +248,14 @@
   }
 
   function load() {
-    return Promise.all([FieldDB.get("user"), FieldDB.jobs(), FieldDB.all(), FieldDB.notices(), FieldDB.get("lastSync"), FieldDB.get("auth")])
+    return Promise.all([FieldDB.get("user"), FieldDB.jobs(), FieldDB.all(), FieldDB.notices(), FieldDB.get("lastSync"), FieldDB.get("auth"), FieldDB.get("done")])
       .then(function (v) {
         state.user = v[0] || null;
         state.jobs = v[1];
         state.outbox = v[2];
         state.notices = v[3];
+        state.done = v[6] || [];
+        keepFinal();
         render(v[5], v[4]);
         document.body.dataset.ready = "1";
       });
@@ -250,7 +315,9 @@
       id: uuid(), job: job.id, kind: kind, client_time: new Date().toISOString(), user_id: state.user.id,
       label: (job.public_id || "#" + job.id) + " " + job.service,
     }, fields);
-    return FieldDB.add(rec).then(load).then(askSync);
+    return FieldDB.add(rec)
+      .then(function () { return kind === "complete" ? rememberDone(rec, job) : null; })
+      .then(load).then(askSync);
   }
 
   // a phone photo (4 MB) shrunk to 2000 px before it is queued: it must go up over a weak signal.

@@ -20,14 +20,16 @@
   window.L.tileLayer(el.dataset.tiles, { attribution: el.dataset.attribution, maxZoom: 19 }).addTo(map);
   var bounds = [];
   points.forEach(function (p) {
+    // size as well as colour tells overdue apart (the key under the map says which is which)
     var marker = window.L.circleMarker([p.lat, p.long], {
-      radius: 6,
+      radius: p.overdue ? 9 : 6,
+      weight: p.overdue ? 3 : 2,
       color: p.overdue ? "#a50e0e" : "#0b4f8a",
       fillOpacity: 0.8,
     }).addTo(map);
     var link = document.createElement("a");
     link.href = "/dispatch/requests/" + encodeURIComponent(p.id);
-    link.textContent = p.id + " · " + p.service + (p.overdue ? " · overdue" : "");
+    link.textContent = p.id + " · " + p.service + (p.overdue ? " · " + (el.dataset.overdueLabel || "overdue") : "");
     marker.bindPopup(link);
     bounds.push([p.lat, p.long]);
   });

@@ -119,7 +119,11 @@
   document.addEventListener("keydown", function (e) {
     if (!e.altKey || e.ctrlKey || e.metaKey || !SHORTCUTS[e.code]) return;
     var el = SHORTCUTS[e.code]();
-    if (el) { e.preventDefault(); el.focus(); }
+    if (!el) return;
+    e.preventDefault();
+    el.focus();
+    // a field the screen pop (or an earlier answer) filled in: typing replaces it instead of adding to it
+    if (el.select && (el.tagName === "TEXTAREA" || /^(text|search|tel|email)$/.test(el.type))) el.select();
   });
 
   if (document.activeElement === document.body) $("service-q").focus();

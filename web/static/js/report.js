@@ -111,14 +111,25 @@
     photos.forEach((p, i) => {
       const li = document.createElement("li");
       const img = document.createElement("img");
-      img.src = p.url; img.alt = p.name; img.width = 96;
+      img.src = p.url; img.alt = fill(D.msgPhotoN, { n: i + 1 }); img.width = 96; img.height = 96;
       const b = document.createElement("button");
-      b.type = "button"; b.textContent = D.msgRemove + " " + p.name;
-      b.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(i, 1); drawPhotos(); });
+      b.type = "button"; b.className = "remove"; b.textContent = D.msgRemove;
+      b.setAttribute("aria-label", fill(D.msgRemovePhoto, { n: i + 1 }));
+      b.addEventListener("click", () => {
+        URL.revokeObjectURL(p.url); photos.splice(i, 1); drawPhotos();
+        const next = ul.querySelector("button.remove") || $("photos");
+        next.focus(); // the removed button is gone: keep the keyboard in the photo list
+      });
       li.append(img, b);
       ul.append(li);
     });
+    // the picker is emptied after each choice (the shrunk copies are sent): say what was chosen instead
+    $("photos-count").textContent = photos.length ? fill(D.msgPhotoCount, { n: photos.length, max: MAX_PHOTOS }) : "";
+    $("photos-label").textContent = photos.length ? D.msgAddMore : D.msgAddPhotos;
+    $("photo-box").classList.toggle("full", photos.length >= MAX_PHOTOS);
   }
+  const box = $("photo-box");
+  if (box) box.classList.add("enhanced");
   async function addPhotos(input) {
     const err = $("form-error");
     for (const f of Array.from(input.files || [])) {
@@ -147,7 +158,12 @@
   function setLocation(lat, long, fromMap) {
     $("lat").value = lat.toFixed(6);
     $("long").value = long.toFixed(6);
-    $("location-msg").textContent = fill(D.msgLocation, { lat: lat.toFixed(5), long: long.toFixed(5) });
+    // the coordinates at once, in second place; the nearest known address replaces "Location set" when the
+    // server answers (the "already reported?" answer carries it: #location-place, swapped out of band)
+    const place = document.createElement("strong"), coords = document.createElement("span");
+    place.id = "location-place"; place.textContent = D.msgLocation;
+    coords.className = "coords"; coords.textContent = " (" + lat.toFixed(5) + ", " + long.toFixed(5) + ")";
+    $("location-msg").replaceChildren(place, coords);
     if (!fromMap && window.C311Map) C311Map.setPin(lat, long);
     checkNearby();
   }
@@ -241,6 +257,29 @@
     $("nearby").innerHTML = "";
   }
 
+  // ---- the private link: copy and share ----------------------------------------------------------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    return new Promise((res, rej) => { // older browsers, plain http: a selected textarea and execCommand
+      const t = document.createElement("textarea");
+      t.value = text; t.setAttribute("readonly", ""); t.style.position = "fixed"; t.style.opacity = "0";
+      document.body.append(t);
+      t.select();
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      t.remove();
+      ok ? res() : rej(new Error("copy"));
+    });
+  }
+  function copyLink(btn) {
+    const link = document.querySelector(btn.dataset.copy), msg = $("copy-status");
+    copyText(link.href).then(
+      () => { msg.className = "ok"; msg.textContent = D.msgCopied; },
+      () => { msg.className = ""; msg.textContent = fill(D.msgCopyFailed, { url: link.href }); });
+  }
+  const share = $("share-link");
+  if (share && navigator.share) share.hidden = false; // the Web Share API: phones, some desktops
+
   // ---- wiring (delegated: the form arrives by htmx) ---------------------------------------------
   document.addEventListener("submit", (e) => {
     if (e.target.id !== "report" || !self.FormData || !self.C311Queue) return;
@@ -255,7 +294,11 @@
   document.addEventListener("click", (e) => {
     const t = e.target.closest("button");
     if (!t) return;
-    if (t.id === "use-location") {
+    if (t.id === "copy-link") copyLink(t);
+    else if (t.id === "share-link") {
+      const link = document.querySelector(t.dataset.share);
+      navigator.share({ title: t.dataset.shareTitle, url: link.href }).catch(() => {}); // cancelled: nothing to do
+    } else if (t.id === "use-location") {
       if (!navigator.geolocation) { $("location-msg").textContent = D.msgNoGeo; return; }
       navigator.geolocation.getCurrentPosition(
         (p) => setLocation(p.coords.latitude, p.coords.longitude),
