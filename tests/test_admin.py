@@ -133,3 +133,11 @@ def test_api_key_is_shown_once_and_revocable(admin_client, session) -> None:
     admin_client.post(f"/admin/keys/{row.id}/revoke", data={"csrf_token": token})
     session.expire_all()
     assert check_api_key(session=session, key=key) is None
+
+
+def test_admin_home_counts_the_active_api_keys(admin_client) -> None:
+    token = csrf(admin_client, "/admin/keys")
+    admin_client.post("/admin/keys", data={"csrf_token": token, "name": "SeeClickFix"})
+    home = BeautifulSoup(admin_client.get("/admin").text, "html.parser")
+    figure = next(div for div in home.select("dl.figures div") if "API keys" in div.dt.text)
+    assert figure.dd.text.strip() == "1"  # was the repr of a dict's keys() method

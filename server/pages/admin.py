@@ -219,7 +219,7 @@ def update_user(
 @router.post("/users/{user_id}/password")
 def reset_password(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     user: AdminUser,
     session: SessionDep,
     password: Annotated[str, Form(max_length=1000)],
