@@ -403,5 +403,5 @@ def test_every_string_has_a_spanish_translation() -> None:
 
 
 def test_ceiling_route_only_for_the_benchmark(client) -> None:
-    # registered only when the benchmark starts the server with CIVIC311_BENCH=1
+    # only the benchmark serves it (bench/ceiling_app.py wraps the app): production never does
     assert client.get(f"{V2}/_ceiling.json?bytes=100").status_code == 404
