@@ -17,8 +17,6 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from server.main import app as _app  # built as `server.main:app` is: create_app() from the environment
-
 CEILING_PATH = "/open311/v2/_ceiling.json"
 
 
@@ -59,4 +57,17 @@ def with_ceiling(application: FastAPI) -> FastAPI:
     return application
 
 
-app = with_ceiling(_app)
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `bench.ceiling_app:app` for uvicorn, built (as `server.main:app` is, from the environment) on first use, so
+    # importing this module to test with_ceiling reads no environment
+    global _app
+    if name == "app":
+        if _app is None:
+            from server.main import app as real
+
+            _app = with_ceiling(real)
+        return _app
+    raise AttributeError(name)
