@@ -226,7 +226,7 @@ def cmd_vendor(settings: Settings, args: argparse.Namespace) -> int:
             out = ROOT / dest
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src_path, out)
-    print(f"copied {len(VENDOR_FILES)} browser library files from node_modules (static folders, browser tests)")
+    print(f"copied {len(VENDOR_FILES)} browser library files from node_modules (static, e2e tests)")
     return 0
 
 
