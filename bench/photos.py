@@ -44,15 +44,31 @@ if str(ROOT) not in sys.path:
 
 import PIL  # noqa: E402
 import pillow_heif  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 from server.config import Settings  # noqa: E402
-from server.photos import naive_pipeline, process_photo  # noqa: E402
+from server.photos import DISPLAY_SIDE, JPEG_QUALITY, THUMB_SIDE, process_photo  # noqa: E402
 from tests import photo_samples  # noqa: E402
 
 TARGET_MS = 120
 TARGET_SPEEDUP = 2.5
 TARGET_PNG_PEAK_MB = 400
 CACHE = pathlib.Path(tempfile.gettempdir()) / "civic311-bench-photos-v1"
+
+
+def naive_pipeline(data: bytes) -> tuple[bytes, bytes]:
+    """The plain Pillow pipeline, the baseline process_photo is compared with: full decode, exif_transpose,
+    and each rendition resized from the full image. Returns (display JPEG, thumbnail JPEG)."""
+    with Image.open(io.BytesIO(data)) as im:
+        full = ImageOps.exif_transpose(im).convert("RGB")
+    out = []
+    for side in (DISPLAY_SIDE, THUMB_SIDE):
+        r = full.copy()
+        r.thumbnail((side, side))
+        buf = io.BytesIO()
+        r.save(buf, "JPEG", quality=JPEG_QUALITY)
+        out.append(buf.getvalue())
+    return out[0], out[1]
 
 
 # -- inputs --------------------------------------------------------------------------------------------

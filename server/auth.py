@@ -12,7 +12,6 @@ from sqlmodel import Session
 from .clientinfo import client_address
 from .deps import get_read_session
 from .domain.errors import Forbidden
-from .errors import CsrfFailed, NotAuthenticated
 from .models import Role, User
 from .services.audit import AuditActor
 
@@ -20,6 +19,14 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_EXEMPT_PREFIXES = ("/open311/",)  # API-key clients send no cookies, so CSRF cannot reach them
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+
+
+class NotAuthenticated(Exception):
+    """No staff login: errors.py answers with the login page (or a 401 to scripts)."""
+
+
+class CsrfFailed(Exception):
+    """A state-changing request without the session's token: errors.py answers 403 "form expired"."""
 
 
 def csrf_token(request: Request) -> str:

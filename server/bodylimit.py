@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .api import open311_format as wire
+from . import open311_format as wire
 from .errors import wants_json
 from .i18n import gettext as _
 

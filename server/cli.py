@@ -13,13 +13,12 @@ from .config import ROOT, Settings
 
 # npm package files copied into static folders by `vendor` (the setup command runs it after `npm ci`)
 VENDOR_FILES = {
-    "htmx.org/dist/htmx.min.js": ["web/static/vendor/htmx.min.js", "field/static/vendor/htmx.min.js"],
+    "htmx.org/dist/htmx.min.js": ["web/static/vendor/htmx.min.js"],
     "leaflet/dist/leaflet.js": ["web/static/vendor/leaflet/leaflet.js"],
     "leaflet/dist/leaflet.css": ["web/static/vendor/leaflet/leaflet.css"],
     "leaflet/dist/images/marker-icon.png": ["web/static/vendor/leaflet/images/marker-icon.png"],
     "leaflet/dist/images/marker-icon-2x.png": ["web/static/vendor/leaflet/images/marker-icon-2x.png"],
     "leaflet/dist/images/marker-shadow.png": ["web/static/vendor/leaflet/images/marker-shadow.png"],
-    "idb-keyval/dist/umd.js": ["web/static/vendor/idb-keyval.js", "field/static/vendor/idb-keyval.js"],
     "axe-core/axe.min.js": ["tests/e2e/vendor/axe.min.js"],
 }
 
@@ -227,7 +226,7 @@ def cmd_vendor(settings: Settings, args: argparse.Namespace) -> int:
             out = ROOT / dest
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src_path, out)
-    print(f"copied {len(VENDOR_FILES)} browser libraries from node_modules into static folders")
+    print(f"copied {len(VENDOR_FILES)} browser library files from node_modules (static, e2e tests)")
     return 0
 
 

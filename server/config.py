@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -123,11 +124,12 @@ class Settings(BaseSettings):
     def session_secret(self) -> str:
         if self.secret_key:
             return self.secret_key
-        return _read_or_create(self.var_dir / "secret_key", lambda: secrets.token_urlsafe(48))
+        return read_or_create_secret(self.var_dir / "secret_key", lambda: secrets.token_urlsafe(48))
 
 
-def _read_or_create(path: Path, make) -> str:
-    """Keep a generated secret under VAR_DIR so every process of one install shares it."""
+def read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
+    """Keep a generated secret under VAR_DIR so every process of one install shares it. Safe when threads or
+    processes race to create the file: each writes its own temporary file and the first link() wins."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return path.read_text().strip()
@@ -145,6 +147,3 @@ def _read_or_create(path: Path, make) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_text().strip()
-
-
-read_or_create_secret = _read_or_create

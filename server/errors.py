@@ -18,19 +18,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import open311_format as wire
+from .auth import CsrfFailed, NotAuthenticated
 from .domain.errors import DomainError, Invalid
 from .i18n import gettext as _
+from .templating import render
 
 log = logging.getLogger("civic311.errors")
 OPEN311 = "/open311/v2/"
-
-
-class NotAuthenticated(Exception):
-    pass
-
-
-class CsrfFailed(Exception):
-    pass
 
 
 def localized(exc: DomainError) -> str:
@@ -49,8 +44,6 @@ def wants_json(request: Request) -> bool:
 
 
 def _page(request: Request, status: int, title: str, message: str) -> Response:
-    from .templating import render
-
     return render(request, "error.html", {"title": title, "message": message}, status_code=status)
 
 
@@ -66,8 +59,6 @@ def answer(
 ) -> Response:
     """An error in the caller's format."""
     if request.url.path.startswith(OPEN311):
-        from .api import open311_format as wire  # not at the top: server.api imports this module
-
         response = wire.error(wire.fmt_of_path(request.url.path), status, message)
     elif wants_json(request):
         response = JSONResponse({"error": code, "message": message, "field": field}, status)

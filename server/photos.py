@@ -9,8 +9,8 @@ bytes are never stored: they carry the reporter's GPS and device details.
 
 Speed: for a JPEG the decoder is asked to scale by 1/2, 1/4 or 1/8 while decoding (``draft``), the
 display rendition is resized from that, rotated upright only once it is small, and the thumbnail is made
-from the display rendition. This is about 3x faster than the plain Pillow pipeline (``naive_pipeline``);
-``bench/photos.py`` measures both.
+from the display rendition. This is about 3x faster than the plain Pillow pipeline (``naive_pipeline`` in
+``bench/photos.py``, which measures both).
 
 Memory: a PNG is read a strip of rows at a time (``server/png.py``), each strip shrunk at once, so only the
 shrunk image is ever whole (a 49-megapixel PNG: about 80 MB at its peak instead of 270-610 MB). What a
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from . import png
@@ -217,21 +217,6 @@ def media_path(media_dir: os.PathLike[str] | str, key: str) -> pathlib.Path:
     if not _KEY_RE.fullmatch(key):
         raise ValueError(f"not a rendition key: {key!r}")
     return pathlib.Path(media_dir) / key[:2] / key
-
-
-def naive_pipeline(data: bytes) -> tuple[bytes, bytes]:
-    """The plain Pillow pipeline, for the benchmark only: full decode, exif_transpose, and each rendition
-    resized from the full image. Returns (display JPEG, thumbnail JPEG)."""
-    with Image.open(io.BytesIO(data)) as im:
-        full = ImageOps.exif_transpose(im).convert("RGB")
-    out = []
-    for side in (DISPLAY_SIDE, THUMB_SIDE):
-        r = full.copy()
-        r.thumbnail((side, side))
-        buf = io.BytesIO()
-        r.save(buf, "JPEG", quality=JPEG_QUALITY)
-        out.append(buf.getvalue())
-    return out[0], out[1]
 
 
 # -- decoding within a memory budget -----------------------------------------------------------------

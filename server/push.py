@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +21,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from ipaddress import ip_address
-from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -32,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
 
-from .config import Settings
+from .config import Settings, read_or_create_secret
 from .domain.errors import Invalid
 from .domain.push_endpoints import Address, EndpointRules, check_endpoint, check_resolved, parse_allowed_hosts
 
@@ -62,31 +59,7 @@ def private_pem(settings: Settings) -> str:
         v.generate_keys()
         return v.private_pem().decode()
 
-    return _read_or_create(settings.var_dir / "vapid_private_key.pem", make) + "\n"
-
-
-_create_lock = threading.Lock()
-
-
-def _read_or_create(path: Path, make) -> str:  # type: ignore[no-untyped-def]
-    """Like config.read_or_create_secret, safe when threads or processes race to create the file:
-    each writes its own temporary file and the first link() wins."""
-    with _create_lock:
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(make())
-        tmp.chmod(0o600)
-        try:
-            path.hardlink_to(tmp)  # fails if the file exists: atomic "create once"
-        except FileExistsError:
-            pass  # another process won: use its key
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path.read_text().strip()
+    return read_or_create_secret(settings.var_dir / "vapid_private_key.pem", make) + "\n"
 
 
 def vapid(settings: Settings) -> Vapid:

@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageStat
 from sqlmodel import select
 
+from bench.photos import naive_pipeline
 from server import photos, png
 from server.config import ROOT
 from server.models import Crew, Photo, ServiceRequest
-from server.photos import PhotoRejected, media_path, naive_pipeline, process_photo, read_gps
+from server.photos import PhotoRejected, media_path, process_photo, read_gps
 from server.services.photos import DecodeGate, PhotosBusy, configure_decoding, decode_gate
 from server.services.requests import Actor, assign_crew
 from tests import photo_samples as samples

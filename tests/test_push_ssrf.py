@@ -30,7 +30,7 @@ from server.domain.push_endpoints import (
 )
 from server.models import Follower, Outbox, PushSubscription
 from server.services import notify
-from server.services.requests import Actor, add_note
+from server.services.requests import Actor, add_note, follow_with_subscription
 from server.worker import Worker
 from tests.factories import csrf, login, make_request, make_user
 from tests.fake_push import FAKE_HOST, BrowserKeys, FakePushService, local_resolve, local_sender
@@ -295,7 +295,7 @@ def queue_one(session: Session, city, endpoint: str) -> PushSubscription:
     req = make_request(session, city)
     b = BrowserKeys()
     sub = notify.save_subscription(session, endpoint=endpoint, p256dh=b.p256dh, auth=b.auth)
-    notify.follow_with_subscription(session, req=req, sub=sub)
+    follow_with_subscription(session, req=req, sub=sub)
     add_note(session=session, req=req, actor=Actor(label="Ops"), note="On our way", public=True)
     session.commit()
     return sub

@@ -31,7 +31,6 @@ PUBLIC = {
     ("GET", "/docs"): "FastAPI docs",
     ("GET", "/docs/oauth2-redirect"): "FastAPI docs",
     ("GET", "/redoc"): "FastAPI docs",
-    ("GET", "/push-sw.js"): "resident service worker",
     ("GET", "/offline"): "the resident app's offline page",
     ("GET", "/field/sw.js"): "the crew app's service worker must load before login",
     ("GET", "/field/manifest.webmanifest"): "the crew app's manifest",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -18,15 +18,13 @@ from sqlmodel import Session
 from .. import push
 from ..auth import DispatcherUser, OptionalUser
 from ..deps import ReadSessionDep, SessionDep, SettingsDep
-from ..domain.errors import Forbidden, NotFound
 from ..domain.push_endpoints import EndpointRules
 from ..i18n import current_language
 from ..i18n import gettext as _
 from ..inputs import PathId
 from ..models import PushSubscription, User
-from ..services import notify
-from ..services.requests import find_request
-from ..templating import asset
+from ..services import accounts, notify
+from ..services.requests import find_request, follow_with_subscription
 
 router = APIRouter(tags=["push"])
 
@@ -87,12 +85,7 @@ def _out(session: Session, sub: PushSubscription, *, with_token: bool = False) -
 
 
 def _owned(session: Session, sub_id: int, user: User | None, token: str) -> PushSubscription:
-    sub = session.get(PushSubscription, sub_id)
-    if sub is None:
-        raise NotFound("No such subscription.", code="subscription_not_found")
-    if not notify.owns_subscription(sub, user_id=user.id if user else None, token=token):
-        raise Forbidden("This subscription is not yours.", code="forbidden")
-    return sub
+    return notify.owned_subscription(session, sub_id, user_id=user.id if user else None, token=token)
 
 
 def labels() -> dict[str, str]:
@@ -140,7 +133,7 @@ def subscribe(
         req = find_request(session, body.public_id) if body.public_id else None
         if req is None:
             _, req = notify.follower_by_token(session, body.follower_token)
-        notify.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
+        follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
     return _out(session, sub, with_token=True)  # the caller owns it: proven, or a fresh row (see above)
 
 
@@ -159,8 +152,7 @@ def unsubscribe(
     """Remove a device. `staff_only`: only my work notifications; requests it follows stay followed."""
     sub = _owned(session, sub_id, user, token)
     if staff_only and notify.followed_requests(session, sub):
-        sub.user_id = None
-        session.add(sub)
+        notify.stop_staff_messages(session, sub)
     else:
         notify.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
     return Response(status_code=204)
@@ -180,18 +172,5 @@ def stop_following_on_device(
 
 @router.put("/api/push/overdue-alerts")
 def overdue_alerts(body: OverdueAlerts, session: SessionDep, user: DispatcherUser) -> dict[str, bool]:
-    me = session.get(User, user.id)
-    me.overdue_alerts = body.enabled  # type: ignore[union-attr]
-    session.add(me)
+    accounts.set_overdue_alerts(session, user_id=user.id, enabled=body.enabled)  # type: ignore[arg-type]
     return {"enabled": body.enabled}
-
-
-@router.get("/push-sw.js", include_in_schema=False)
-def push_test_worker(request: Request) -> Response:
-    """A minimal service worker with only the push handlers, scope '/': for pages without an app worker."""
-    body = (
-        f"importScripts({asset('/static/js/sw-push.js')!r});\n"
-        "self.addEventListener('install', () => self.skipWaiting());\n"
-        "self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));\n"
-    )
-    return Response(body, media_type="text/javascript", headers={"Cache-Control": "no-cache"})

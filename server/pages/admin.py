@@ -277,7 +277,6 @@ def keys(request: Request, user: AdminUser, session: ReadSessionDep) -> Response
 @router.post("/keys")
 def new_key(request: Request, user: AdminUser, session: SessionDep, name: Str) -> Response:
     row, key = svc.new_api_key(session, name=name, actor=audit_actor(request, user))
-    session.flush()
     rows = svc.api_keys(session)
     # shown once, in this response only: never stored, never in a URL (no redirect)
     return render(

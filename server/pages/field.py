@@ -20,7 +20,7 @@ ICONS = (
     "/field/static/icons/icon-512.png",
     "/field/static/icons/maskable-512.png",
 )
-PUSH_SCRIPT = "/static/js/sw-push.js"  # web push (another module); the worker survives its absence
+PUSH_SCRIPT = "/static/js/sw-push.js"  # the web push handlers, imported by the worker
 
 
 def strings() -> dict[str, str]:

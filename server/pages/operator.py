@@ -21,9 +21,9 @@ from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
 from ..i18n import LANGUAGES, current_language
 from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
-from ..models import Call, CallOutcome, Department, Service, User, utcnow
+from ..models import Call, CallOutcome, Service, User, utcnow
+from ..services import accounts, catalog, intake, knowledge
 from ..services import calls as call_log
-from ..services import catalog, intake, knowledge
 from ..templating import render
 
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -311,10 +311,7 @@ async def transfer(request: Request, user: OperatorUser, session: SessionDep) ->
     form = await request.form()
 
     def work() -> Response:
-        dept_id = parse_id(_text(form, "department_id", 40))
-        dept = session.get(Department, dept_id) if dept_id else None
-        if dept is None:
-            raise Invalid("Choose the department to transfer to.", field="department_id")
+        dept = call_log.transfer_department(session, parse_id(_text(form, "department_id", 40)))
         call = call_log.log_call(
             session=session,
             operator=_same(session, user),
@@ -355,4 +352,4 @@ async def end(request: Request, user: OperatorUser, session: SessionDep) -> Resp
 
 def _same(session: Session, user: User) -> User:
     """The role check read the user in its own read-only session; use this unit of work's copy."""
-    return session.get(User, user.id) or user
+    return accounts.in_session(session, user)

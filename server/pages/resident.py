@@ -45,7 +45,7 @@ SHELL_ASSETS = (
     "/static/js/offline-queue.js",
     ICONS[0],
 )
-OPTIONAL_WORKER_SCRIPTS = ("/static/js/sw-push.js",)  # issue 7 (web push): imported when present
+PUSH_WORKER_SCRIPT = "/static/js/sw-push.js"  # the web push handlers, imported by the worker
 
 
 def _wants_json(request: Request) -> bool:
@@ -383,9 +383,9 @@ def worker_version(parts: list[str]) -> str:
 @router.get("/sw.js", include_in_schema=False)
 def service_worker(session: ReadSessionDep) -> Response:
     """Rendered so the precache names versioned URLs; a new asset or service gives a new worker and caches."""
-    from ..templating import WEB, templates
+    from ..templating import templates
 
-    extra = [asset(s) for s in OPTIONAL_WORKER_SCRIPTS if (WEB / s.removeprefix("/")).exists()]
+    extra = [asset(PUSH_WORKER_SCRIPT)]
     # each service's questions, so a report can be made even when the app is opened with no network
     questions = [f"/report/questions?service={s.code}" for s in svc.public_services(session)]
     shell = [*SHELL_PAGES, *(asset(a) for a in SHELL_ASSETS)]
@@ -394,7 +394,7 @@ def service_worker(session: ReadSessionDep) -> Response:
         shell=shell,
         questions=questions,
         queue_script=asset("/static/js/offline-queue.js"),
-        optional_imports=extra,
+        push_script=extra[0],
     )
     return Response(
         body,

@@ -60,6 +60,20 @@ def _find(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(func.lower(User.email) == normalise_email(email))).first()
 
 
+def in_session(session: Session, user: User) -> User:
+    """This unit of work's copy of a user another session loaded (the role check reads in its own)."""
+    return session.get(User, user.id) or user
+
+
+def set_overdue_alerts(session: Session, *, user_id: int, enabled: bool) -> None:
+    """A dispatcher's choice: be told when a request in their queue goes overdue."""
+    me = session.get(User, user_id)
+    if me is None:
+        raise NotFound("Not found.")  # signed in a moment ago: removed since
+    me.overdue_alerts = enabled
+    session.add(me)
+
+
 def log_in(*, session: Session, email: str, password: str, address: str) -> User | None:
     """Check a log-in, record it (last log-in, failures since, the audit log) and commit that.
 

@@ -325,6 +325,7 @@ def new_api_key(session: Session, *, name: str, actor: AuditActor) -> tuple[ApiK
         name=row.name,
         prefix=row.prefix,
     )
+    session.flush()  # the keys page lists the new row, in the same unit of work
     return row, key
 
 

@@ -137,6 +137,14 @@ def end_call(
     )
 
 
+def transfer_department(session: Session, department_id: int | None) -> Department:
+    """The department an operator transfers a call to: chosen, and existing."""
+    dept = session.get(Department, department_id) if department_id else None
+    if dept is None:
+        raise Invalid("Choose the department to transfer to.", field="department_id")
+    return dept
+
+
 def day_start(now: datetime, tz: tzinfo) -> datetime:
     local = now.astimezone(tz)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -58,11 +58,6 @@ NOTES_PUBLIC = [
     "Repaired. Thank you for reporting.",
     "Referred to the responsible department.",
 ]
-NOTES_INTERNAL = [
-    "Called resident back, no answer.",
-    "Needs a second visit with the large truck.",
-    "Checked on site.",
-]
 CHANNEL_MIX = [("phone", 42), ("app", 25), ("web", 18), ("open311", 8), ("walk_in", 4), ("email", 3)]
 
 

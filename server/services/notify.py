@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from .. import push
-from ..domain.errors import Invalid, NotFound
+from ..domain.errors import Forbidden, Invalid, NotFound
 from ..domain.push_endpoints import EndpointRules, check_endpoint
 from ..i18n import N_, catalog
 from ..models import (
@@ -284,6 +284,22 @@ def queue_overdue_alerts(session: Session, *, now: datetime | None = None, limit
 # --- subscriptions: what the API and the worker do with them ---------------------------------------
 
 
+def owned_subscription(session: Session, sub_id: int, *, user_id: int | None, token: str) -> PushSubscription:
+    """The subscription, if the caller owns it (signed in as its user, or holding its token)."""
+    sub = session.get(PushSubscription, sub_id)
+    if sub is None:
+        raise NotFound("No such subscription.", code="subscription_not_found")
+    if not owns_subscription(sub, user_id=user_id, token=token):
+        raise Forbidden("This subscription is not yours.", code="forbidden")
+    return sub
+
+
+def stop_staff_messages(session: Session, sub: PushSubscription) -> None:
+    """The device no longer gets its owner's work notifications; the requests it follows stay followed."""
+    sub.user_id = None
+    session.add(sub)
+
+
 def forget_subscription(session: Session, subscription_id: int, reason: str = "") -> None:
     """Delete a subscription (gone at the push service, or removed by its owner).
 
@@ -362,29 +378,6 @@ def owns_subscription(sub: PushSubscription, *, user_id: int | None, token: str)
     if user_id is not None and sub.user_id == user_id:
         return True
     return bool(token) and secrets.compare_digest(sub.token.encode(), token.encode())
-
-
-def follow_with_subscription(
-    session: Session, *, req: ServiceRequest, sub: PushSubscription, follower_token: str = ""
-) -> Follower:
-    """This device follows the request. With a follower token (from a "follow" link or e-mail) that
-    follower row gets the device; otherwise the device becomes a follower of its own."""
-    if follower_token:
-        f = session.exec(select(Follower).where(Follower.token == follower_token)).first()
-        if f is None or f.request_id != req.id:
-            raise NotFound("No such follower.", code="follower_not_found")
-        f.push_subscription_id = sub.id
-        session.add(f)
-        session.flush()
-        return f
-    existing = session.exec(
-        select(Follower).where(Follower.request_id == req.id, Follower.push_subscription_id == sub.id)
-    ).first()
-    if existing is not None:
-        return existing
-    from .requests import add_follower  # requests.py imports this module
-
-    return add_follower(session=session, req=req, push_subscription_id=sub.id)
 
 
 def subscriptions_of(session: Session, *, user_id: int | None, token: str) -> list[PushSubscription]:

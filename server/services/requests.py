@@ -18,7 +18,18 @@ from ..domain.sla import expected_at
 from ..domain.status import check_transition
 from ..i18n import current_language
 from ..inputs import parse_id
-from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
+from ..models import (
+    Activity,
+    Channel,
+    Crew,
+    Follower,
+    PushSubscription,
+    Service,
+    ServiceRequest,
+    Status,
+    User,
+    utcnow,
+)
 from .notify import notify_crew_assignment, notify_request_change
 
 MAX_DESCRIPTION = 4000
@@ -348,3 +359,24 @@ def add_follower(
     session.add(follower)
     record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
     return follower
+
+
+def follow_with_subscription(
+    session: Session, *, req: ServiceRequest, sub: PushSubscription, follower_token: str = ""
+) -> Follower:
+    """This device follows the request. With a follower token (from a "follow" link or e-mail) that
+    follower row gets the device; otherwise the device becomes a follower of its own."""
+    if follower_token:
+        f = session.exec(select(Follower).where(Follower.token == follower_token)).first()
+        if f is None or f.request_id != req.id:
+            raise NotFound("No such follower.", code="follower_not_found")
+        f.push_subscription_id = sub.id
+        session.add(f)
+        session.flush()
+        return f
+    existing = session.exec(
+        select(Follower).where(Follower.request_id == req.id, Follower.push_subscription_id == sub.id)
+    ).first()
+    if existing is not None:
+        return existing
+    return add_follower(session=session, req=req, push_subscription_id=sub.id)

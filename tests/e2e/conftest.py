@@ -155,6 +155,7 @@ def login_as(page: Page, email: str, password: str = PASSWORD) -> None:
 
 def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
     """axe-core from npm, injected into the page; returns the serious and critical violations."""
+    assert AXE.exists(), f"no {AXE}: `make setup` (npm ci, then python -m server vendor) copies it from npm"
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']})")
     return [

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from server.models import Crew, Follower, PushSubscription, User
 from server.services.requests import Actor, assign_crew, change_status
+from server.templating import asset
 from server.worker import Worker
 from tests.e2e.conftest import axe_violations, login_as, wait_until
 from tests.factories import make_request, make_user
@@ -24,6 +25,25 @@ COLLECT = (
     "window.MSGS = [];"
     "if (navigator.serviceWorker) navigator.serviceWorker.addEventListener('message', e => MSGS.push(e.data));"
 )
+
+
+PUSH_ONLY_WORKER = "/test-push-sw.js"
+
+
+def serve_push_only_worker(context: BrowserContext) -> None:
+    """A service worker with only the push handlers, scope '/', for pages without an app worker: the browser
+    fetches it from the server's origin and the test answers (the server has no such file)."""
+    body = (
+        f"importScripts({asset('/static/js/sw-push.js')!r});\n"
+        "self.addEventListener('install', () => self.skipWaiting());\n"
+        "self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));\n"
+    )
+    context.route(
+        "**" + PUSH_ONLY_WORKER,
+        lambda route: route.fulfill(
+            body=body, content_type="text/javascript", headers={"Cache-Control": "no-cache"}
+        ),
+    )
 
 
 def stub_push_manager(page: Page, subscription: dict) -> None:
@@ -61,7 +81,7 @@ def registration_id(page: Page, context: BrowserContext, scope_url: str) -> str:
 @pytest.mark.parametrize(
     ("worker_url", "scope", "page_url"),
     [
-        ("/push-sw.js", "/", "/notifications"),  # the handlers alone
+        (PUSH_ONLY_WORKER, "/", "/notifications"),  # the handlers alone
         ("/sw.js", "/", "/notifications"),  # the resident app's worker imports them
         ("/field/sw.js", "/field/", "/field/"),  # the field app's worker imports them
     ],
@@ -71,6 +91,7 @@ def test_push_message_reaches_the_service_worker(
 ) -> None:
     context.grant_permissions(["notifications"], origin=base_url)
     page.add_init_script(COLLECT)
+    serve_push_only_worker(context)
     if scope == "/field/":  # the field app is for signed-in crews
         make_user(session, "crew", email="sw@push.example")
         login_as(page, "sw@push.example")

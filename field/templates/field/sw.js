@@ -6,11 +6,7 @@ var SHELL_CACHE = "field-shell-" + VERSION;
 var MEDIA_CACHE = "field-media-v1"; // photo renditions are content-addressed: never stale
 var SHELL = {{ shell|tojson }};
 
-try {
-  importScripts({{ push|tojson }}); // web push handlers, when that module is installed
-} catch (e) {
-  /* no push on this install: the crew app works without it */
-}
+importScripts({{ push|tojson }}); // web push handlers
 importScripts({{ imports[0]|tojson }}, {{ imports[1]|tojson }});
 
 self.addEventListener("install", function (event) {

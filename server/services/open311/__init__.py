@@ -2,7 +2,7 @@
 
 Everything returned here is already safe to publish: no reporter name, e-mail or phone, no internal note,
 nothing of a non-public service. Values are wire-ready: request datetimes come back from the database as W3C
-strings; other datetimes are objects that server/api/open311_format.py writes.
+strings; other datetimes are objects that server/open311_format.py writes.
 """
 
 from .arguments import RequestQuery, parse_query

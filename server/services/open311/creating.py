@@ -73,9 +73,14 @@ class CheckedPost:
     media_url: str = ""
 
 
-def check(*, session: Session, city: City, post: Open311Post, key: ApiKey) -> CheckedPost:
+def check(
+    *, session: Session, city: City, post: Open311Post, key: ApiKey, photo_follows: bool = False
+) -> CheckedPost:
     """Everything about a post that needs no photo (the service, the location, the answers, the text): cheap,
-    so it runs before the photo is decoded, and a post missing a required answer costs no decoding."""
+    so it runs before the photo is decoded, and a post missing a required answer costs no decoding.
+
+    `photo_follows`: the caller decodes a photo next; the transaction that read is ended (nothing was written),
+    so SQLite's lock is not held while the photo is resized."""
     if not post.service_code.strip():
         raise Invalid("service_code is required.", field="service_code")
     service = public_service(session, post.service_code.strip())
@@ -112,6 +117,8 @@ def check(*, session: Session, city: City, post: Open311Post, key: ApiKey) -> Ch
         account_id=post.account_id.strip(),
     )
     check_new_request(session=session, city=city, new=new)
+    if photo_follows:
+        session.rollback()
     return CheckedPost(new=new, media_url=media_url)
 
 

@@ -7,11 +7,7 @@ const SHELL = {{ shell|tojson }};
 const QUESTIONS = {{ questions|tojson }}; // htmx partials: fetched with the HX-Request header, like htmx does
 const RESIDENT_PAGES = /^\/($|report$|requests($|\/)|offline$)/;
 
-importScripts({{ queue_script|tojson }});
-// Hook for web push (issue 7): its worker half is imported when the file exists.
-for (const src of {{ optional_imports|tojson }}) {
-  try { importScripts(src); } catch (e) { console.warn("optional worker script failed", src, e); }
-}
+importScripts({{ queue_script|tojson }}, {{ push_script|tojson }}); // the offline queue, the web push handlers
 
 self.addEventListener("install", (e) => {
   e.waitUntil((async () => {

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ..inputs import xml_safe
+from .inputs import xml_safe
 
 try:  # optional: about 5x faster for the large GET requests lists
     import orjson
