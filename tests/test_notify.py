@@ -357,7 +357,13 @@ def test_every_string_has_a_spanish_translation():
             translated |= {m.id for m in read_po(f, locale="es") if m.id and m.string}
     keywords = {"_": None, "N_": None, "gettext": None, "translate": (2,)}
     found = set()
-    sources = ("services/notify.py", "worker.py", "api/push.py", "push.py", "domain/lifecycle.py")  # titles there
+    sources = (
+        "services/notify.py",
+        "worker.py",
+        "api/push.py",
+        "push.py",
+        "domain/lifecycle.py",
+    )  # titles there
     for path in (f"server/{p}" for p in sources):
         for _line, msg, _comments, _ctx in extract_from_file("python", ROOT / path, keywords=keywords):
             found.add(msg if isinstance(msg, str) else msg[0])
