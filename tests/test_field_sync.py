@@ -632,3 +632,8 @@ def test_a_crews_duplicate_is_left_to_a_dispatcher_to_merge(setup, client, sessi
     ).first()
     assert last is not None and last.kind == "field_conflict" and last.public is False
     assert last.note == "same as the one on Main" and last.data["why"] == "duplicate"
+    # the dispatcher reads why it was not applied, to merge it
+    release()
+    assert login(client, "disp@test.example").status_code == 303  # (the expired User row would start a read)
+    page = client.get(f"/dispatch/requests/{job.public_id}").text
+    assert "the crew reports a duplicate: merge it into the request to keep" in page

@@ -10,6 +10,7 @@ import pytest
 from server import i18n
 from server.domain.errors import DomainError, Invalid, InvalidTransition
 from server.domain.lifecycle import (
+    CONFLICT_WORDS,
     ENTRY_WORDS,
     HAND_CLOSE_REASONS,
     MERGE_ONLY,
@@ -170,6 +171,14 @@ def test_a_crews_duplicate_goes_to_a_supervisor() -> None:
     assert (e.action, e.why, e.flag) == ("conflict", "duplicate", True)
 
 
+def test_every_conflict_has_words() -> None:
+    whys = {
+        field_event_effect(k.value, s.value, rel, r.value).why  # type: ignore[arg-type]
+        for k, s, rel, r in itertools.product(FieldKind, Status, RELATIONS, FieldResult)
+    }
+    assert whys - {""} == set(CONFLICT_WORDS)
+
+
 def test_field_results_are_close_reasons() -> None:
     assert {r.value for r in FieldResult} <= {r.value for r in CloseReason}
 
@@ -198,7 +207,13 @@ AUDIENCES = ("label", "field", "resident")
 def every_msgid() -> set[str]:
     found = {w.said_to(a) for table in WORDS.values() for w in table.values() for a in AUDIENCES}
     found |= {w.notice for w in WORDS[Status].values()} | {w.notice for w in WORDS[CloseReason].values()}
-    return found | set(PRIORITY_WORDS.values()) | set(PRIORITY_CHOICES.values()) | set(ENTRY_WORDS.values())
+    return (
+        found
+        | set(PRIORITY_WORDS.values())
+        | set(PRIORITY_CHOICES.values())
+        | set(ENTRY_WORDS.values())
+        | set(CONFLICT_WORDS.values())
+    )
 
 
 @pytest.mark.parametrize("enum", LABELLED, ids=lambda e: e.__name__)

@@ -268,6 +268,24 @@ ENTRY_WORDS = {
     "follow": N_("New follower"),
     "photo": N_("Photo"),
     "media_url": N_("Media link from an app (not checked)"),
+    "field_start": N_("Crew started"),
+    "field_unable": N_("Crew could not complete"),
+    "field_conflict": N_("Crew's work kept for review"),
+}
+# why a crew's event was kept for a supervisor instead of applied (FieldEffect.why)
+CONFLICT_WORDS = {
+    "reassigned": N_("the job had been given to another crew"),
+    "closed": N_("the job was already closed"),
+    "duplicate": N_("the crew reports a duplicate: merge it into the request to keep"),
+}
+# the enums templates name by kind: {{ said("status", req.status) }}
+BY_KIND: dict[str, type[StrEnum]] = {
+    "status": Status,
+    "close_reason": CloseReason,
+    "channel": Channel,
+    "role": Role,
+    "field_result": FieldResult,
+    "unable": UnableReason,
 }
 
 

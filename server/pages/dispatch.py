@@ -12,6 +12,7 @@ from ..auth import DispatcherUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
 from ..domain.lifecycle import (
+    CONFLICT_WORDS,
     ENTRY_WORDS,
     HAND_CLOSE_REASONS,
     PRIORITY_CHOICES,
@@ -49,6 +50,7 @@ def _choices(session: ReadSessionDep) -> dict:
         "sorts": svc.SORTS,
         "close_reasons": [r.value for r in HAND_CLOSE_REASONS],  # a duplicate is closed by merging
         "labels": labels(),
+        "conflicts": {why: _(msgid) for why, msgid in CONFLICT_WORDS.items()},
     }
 
 
