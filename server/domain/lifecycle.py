@@ -246,7 +246,7 @@ WORDS: dict[type[StrEnum], dict[str, Words]] = {
         Role.admin: Words(N_("Administrator")),
         Role.dispatcher: Words(N_("Dispatcher")),
         Role.operator: Words(N_("Operator")),
-        Role.crew: Words(N_("Crew")),
+        Role.crew: Words(N_("Crew member")),
     },
     UnableReason: {
         UnableReason.no_access: Words(N_("No access")),
