@@ -274,3 +274,15 @@ def test_models_store_the_domains_enums() -> None:
 def test_errors_are_domain_errors() -> None:
     with pytest.raises(DomainError):
         check_close_reason("duplicate")
+
+
+def test_the_phone_forecasts_with_the_same_rules() -> None:
+    """field.js shows unsent work with this table (sent in the shell page), so it cannot disagree with the server."""
+    from server.domain.lifecycle import field_forecast
+
+    f = field_forecast()
+    assert f["start"] == {"open": "in_progress"}
+    assert f["unable"] == {"in_progress": "open"}
+    assert f["complete:fixed"] == {"open": "closed", "in_progress": "closed"}
+    assert f["complete:duplicate"] == {}  # stays as it is until a dispatcher merges it
+    assert all(to != "open" for key, table in f.items() for st, to in table.items() if st == "closed")

@@ -170,6 +170,20 @@ def field_event_effect(kind: str, status: str, relation: Relation, result: str =
     raise ValueError(f"unknown field event kind: {kind}")
 
 
+def field_forecast() -> dict[str, dict[str, str]]:
+    """What the crew's phone shows before the server answers, from the same rules: {event: {status: new status}}
+    for a job still the crew's. An event is "start", "unable" or "complete:<result>"; no entry: no change."""
+    events = [(FieldKind.start, ""), (FieldKind.unable, "")] + [
+        (FieldKind.complete, r.value) for r in FieldResult
+    ]
+    out: dict[str, dict[str, str]] = {}
+    for kind, result in events:
+        effects = {s: field_event_effect(kind, s, "assigned", result) for s in Status}
+        key = f"{kind.value}:{result}" if result else kind.value
+        out[key] = {s.value: e.to.value for s, e in effects.items() if e.action == "status" and e.to}
+    return out
+
+
 # -- Open311 ----------------------------------------------------------------------------------------------
 
 # GeoReport v2 knows "open" and "closed"; a client asking for "open" means everything not closed.

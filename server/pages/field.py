@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..auth import CrewUser
-from ..domain.lifecycle import PRIORITY_WORDS, FieldResult, Status, UnableReason, words
+from ..domain.lifecycle import PRIORITY_WORDS, FieldResult, Status, UnableReason, field_forecast, words
 from ..i18n import gettext as _
 from ..templating import asset, render, templates
 
@@ -109,6 +109,7 @@ def field_shell(request: Request, user: CrewUser) -> Response:
             "strings": strings(),
             "results": [r.value for r in FieldResult],
             "unable_reasons": [r.value for r in UnableReason],
+            "forecast": field_forecast(),
             "scripts": [asset(s) for s in SCRIPTS],
             "styles": [asset(s) for s in STYLES],
             "icon": asset(ICONS[0]),
