@@ -248,7 +248,7 @@ def change_status(
     check_transition(req.status, to, close_reason)
     before = str(req.status)
     req.status = Status(to)
-    if to == "closed":
+    if to == Status.closed:
         req.close_reason = close_reason  # type: ignore[assignment]
         req.closed_at = utcnow()
     else:
