@@ -19,6 +19,7 @@ from ..domain.lifecycle import (
     CloseReason,
     Status,
     check_close_reason,
+    check_priority,
     words,
 )
 from ..i18n import gettext as _
@@ -159,9 +160,8 @@ def priority(
     public_id: str, user: DispatcherUser, session: SessionDep, version: Version, priority: Small
 ) -> Response:
     req = find_request(session, public_id, for_update=True)
-    level = parse_id(priority)
-    if level is None:
-        raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
+    level = parse_id(priority) or 0  # not a number: refused by the lifecycle's range like any other
+    check_priority(level)  # before the version check, as a bad form is the first thing to tell
     set_priority(session=session, req=req, priority=level, actor=Actor.of(user), expected_version=version)
     return _back(req, "priority")
 
