@@ -286,3 +286,31 @@ def test_the_phone_forecasts_with_the_same_rules() -> None:
     assert f["complete:fixed"] == {"open": "closed", "in_progress": "closed"}
     assert f["complete:duplicate"] == {}  # stays as it is until a dispatcher merges it
     assert all(to != "open" for key, table in f.items() for st, to in table.items() if st == "closed")
+
+
+def test_the_vocabulary_is_not_retyped_elsewhere() -> None:
+    """Values only the lifecycle's enums hold appear nowhere else as literals: pages, templates and the field app
+    take them from server/domain/lifecycle.py (invented demo data and migrations excepted)."""
+    import re
+
+    from server.config import ROOT
+
+    distinctive = [*CloseReason, *UnableReason, Channel.walk_in, Status.in_progress]
+    distinctive = [v for v in distinctive if v.value not in ("fixed", "duplicate", "other")]  # common words
+    literal = re.compile("[\"'](" + "|".join(v.value for v in distinctive) + ")[\"']")
+    allowed = {"server/domain/lifecycle.py", "server/services/demo.py"}
+    found = []
+    for base, pattern in (
+        ("server", "*.py"),
+        ("web/templates", "*.html"),
+        ("field", "*.js"),
+        ("field", "*.html"),
+    ):
+        for path in (ROOT / base).rglob(pattern):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in allowed or "/migrations/" in rel:
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if literal.search(line) and "outcome" not in line and "status IN" not in line:
+                    found.append(f"{rel}:{n}: {line.strip()[:80]}")
+    assert found == []

@@ -151,7 +151,7 @@
       ph.appendChild(img);
     });
     var closed = j.status === "closed";
-    $("act-start").hidden = closed || j.status === "in_progress";
+    $("act-start").hidden = closed || !(FORECAST.start || {})[j.status]; // only where starting changes the status
     $("form-complete").hidden = closed;
     $("form-unable").hidden = closed;
     var ol = $("job-history");
