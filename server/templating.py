@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from . import i18n
 from .auth import csrf_token
 from .config import ROOT
+from .domain.lifecycle import BY_KIND, words
 from .domain.translated import translated
 
 WEB = ROOT / "web"
@@ -56,7 +57,20 @@ def local_time(request: Request, value: datetime | None, fmt: str = "%b %d, %Y %
     return value.astimezone(request.app.state.city.tz).strftime(fmt)
 
 
-templates.env.globals.update(asset=asset, languages=i18n.LANGUAGES)
+def lifecycle_words(kind: str, audience: str = "label") -> dict[str, str]:
+    """{value: shown name} of a lifecycle enum (domain.lifecycle: "status", "close_reason", ...), translated."""
+    return {value: i18n.gettext(msgid) for value, msgid in words(BY_KIND[kind], audience).items()}
+
+
+def said(kind: str, value: Any, audience: str = "label") -> str:
+    """One lifecycle word in the page's language; a value the lifecycle does not know, as it is."""
+    text = "" if value is None else str(value)
+    return lifecycle_words(kind, audience).get(text, text)
+
+
+templates.env.globals.update(
+    asset=asset, languages=i18n.LANGUAGES, said=said, lifecycle_words=lifecycle_words
+)
 # {{ service|tr("name") }}, {{ question|tr("description") }}: city data in the page's language when translated
 templates.env.filters["tr"] = lambda item, field: translated(item, field, i18n.current_language())
 

@@ -612,3 +612,28 @@ def test_hostile_photo_uploads_are_refused(setup, client, session) -> None:  # t
     assert session.exec(select(Photo)).all() == []
     session.commit()
     assert post_photo(client, setup, str(uuid.uuid4()), json.dumps(meta), jpeg())["status"] == "applied"
+
+
+def test_a_crews_duplicate_is_left_to_a_dispatcher_to_merge(setup, client, session) -> None:  # type: ignore[no-untyped-def]
+    """A duplicate is closed only by merging (it must point at its master and its followers move): a crew's
+    "duplicate" is kept as a conflict for a supervisor, the job stays as it was and is flagged."""
+    u, job = setup["crew"], setup["jobs"][0]
+    body = sync(
+        client,
+        setup["token"],
+        [ev(u, job, "start"), ev(u, job, "complete", resolution="duplicate", note="same as the one on Main")],
+    )
+    assert statuses(body) == ["applied", "conflict-recorded"]
+    assert body["results"][1]["reason"] == "duplicate"
+    req = fresh(session, job)
+    assert req.status == "in_progress" and req.close_reason is None and req.needs_review is True
+    last = session.exec(
+        select(Activity).where(Activity.request_id == job.id).order_by(Activity.id.desc())  # type: ignore[union-attr]
+    ).first()
+    assert last is not None and last.kind == "field_conflict" and last.public is False
+    assert last.note == "same as the one on Main" and last.data["why"] == "duplicate"
+    # the dispatcher reads why it was not applied, to merge it
+    release()
+    assert login(client, "disp@test.example").status_code == 303  # (the expired User row would start a read)
+    page = client.get(f"/dispatch/requests/{job.public_id}").text
+    assert "the crew reports a duplicate: merge it into the request to keep" in page

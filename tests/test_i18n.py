@@ -147,7 +147,7 @@ def test_domain_errors_with_values_are_translated_wherever_they_are_shown() -> N
 def test_messages_with_values_are_translated_with_their_values() -> None:
     """Errors that carry values (a status, a question's number) reach a Spanish-speaking user in Spanish."""
     from server.domain.errors import DomainError
-    from server.domain.status import check_transition
+    from server.domain.lifecycle import check_transition
     from server.errors import localized
     from server.services.admin import parse_questions
 

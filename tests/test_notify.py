@@ -343,12 +343,20 @@ def test_every_string_has_a_spanish_translation():
 
     from server.config import ROOT
 
-    with open(ROOT / "server/translations/es/LC_MESSAGES/notify.po", "rb") as f:
-        catalog = read_po(f, locale="es")
-    translated = {m.id for m in catalog if m.id and m.string}
+    translated = set()
+    for po in ("notify.po", "lifecycle.po"):  # the titles and close sentences are the lifecycle's words
+        with open(ROOT / "server/translations/es/LC_MESSAGES" / po, "rb") as f:
+            translated |= {m.id for m in read_po(f, locale="es") if m.id and m.string}
     keywords = {"_": None, "N_": None, "gettext": None, "translate": (2,)}
     found = set()
-    for path in ("server/services/notify.py", "server/worker.py", "server/api/push.py", "server/push.py"):
+    sources = (
+        "services/notify.py",
+        "worker.py",
+        "api/push.py",
+        "push.py",
+        "domain/lifecycle.py",
+    )  # titles there
+    for path in (f"server/{p}" for p in sources):
         for _line, msg, _comments, _ctx in extract_from_file("python", ROOT / path, keywords=keywords):
             found.add(msg if isinstance(msg, str) else msg[0])
     for path in ("web/templates/notifications/index.html", "web/templates/notifications/unfollow.html"):

@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from ..domain.lifecycle import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN, Channel, CloseReason, Status
 from .base import JSONField, TimeField
-
-
-class Status(StrEnum):
-    open = "open"
-    in_progress = "in_progress"
-    closed = "closed"
-
-
-class CloseReason(StrEnum):
-    fixed = "fixed"
-    duplicate = "duplicate"
-    could_not_find = "could_not_find"
-    referred = "referred"
-    no_action = "no_action"
-    cancelled = "cancelled"
-
-
-class Channel(StrEnum):
-    app = "app"
-    web = "web"
-    phone = "phone"
-    walk_in = "walk_in"
-    open311 = "open311"
-    email = "email"
 
 
 class ServiceRequest(SQLModel, table=True):
@@ -69,7 +45,9 @@ class ServiceRequest(SQLModel, table=True):
     updated_at: datetime = TimeField(default_now=True, index=True)
     closed_at: datetime | None = TimeField(nullable=True)
     expected_at: datetime | None = TimeField(nullable=True, index=True)
-    priority: int = Field(default=2, ge=1, le=4)  # 1 urgent, 2 normal, 3 low
+    priority: int = Field(
+        default=DEFAULT_PRIORITY, ge=PRIORITY_MIN, le=PRIORITY_MAX
+    )  # domain.lifecycle.PRIORITIES
     crew_id: int | None = Field(default=None, foreign_key="crew.id", index=True)
     duplicate_of_id: int | None = Field(default=None, foreign_key="service_request.id", index=True)
     version: int = 1

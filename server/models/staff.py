@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
+from ..domain.lifecycle import Role
 from .base import TimeField
-
-
-class Role(StrEnum):
-    admin = "admin"
-    dispatcher = "dispatcher"
-    operator = "operator"
-    crew = "crew"
 
 
 class User(SQLModel, table=True):

@@ -11,7 +11,17 @@ from fastapi.responses import RedirectResponse, Response
 from ..auth import DispatcherUser
 from ..deps import CityDep, ReadSessionDep, SessionDep
 from ..domain.errors import Invalid
-from ..domain.status import CLOSE_REASONS
+from ..domain.lifecycle import (
+    CONFLICT_WORDS,
+    ENTRY_WORDS,
+    HAND_CLOSE_REASONS,
+    PRIORITY_CHOICES,
+    CloseReason,
+    Status,
+    check_close_reason,
+    check_priority,
+    words,
+)
 from ..i18n import gettext as _
 from ..inputs import MAX_ID, optional_id, parse_id
 from ..models import Channel, ServiceRequest
@@ -36,41 +46,19 @@ def _choices(session: ReadSessionDep) -> dict:
         "departments": lists.departments,
         "crews": lists.crews,
         "channels": [c.value for c in Channel],
+        "statuses": [s.value for s in Status],
+        "priorities": PRIORITY_CHOICES,
         "sorts": svc.SORTS,
-        "close_reasons": CLOSE_REASONS,
+        "close_reasons": [r.value for r in HAND_CLOSE_REASONS],  # a duplicate is closed by merging
         "labels": labels(),
+        "conflicts": {why: _(msgid) for why, msgid in CONFLICT_WORDS.items()},
     }
 
 
 def labels() -> dict[str, str]:
-    """Shown names of statuses, channels and close reasons, in the request's language."""
-    return {
-        "open": _("Open"),
-        "in_progress": _("In progress"),
-        "closed": _("Closed"),
-        "app": _("App"),
-        "web": _("Web"),
-        "phone": _("Phone"),
-        "walk_in": _("Walk-in"),
-        "open311": _("Open311"),
-        "email": _("E-mail"),
-        "fixed": _("Fixed"),
-        "duplicate": _("Duplicate"),
-        "could_not_find": _("Could not find"),
-        "referred": _("Referred"),
-        "no_action": _("No action needed"),
-        "cancelled": _("Cancelled"),
-        # timeline entry kinds
-        "created": _("Created"),
-        "status": _("Status"),
-        "note": _("Note"),
-        "assign": _("Assignment"),
-        "priority": _("Priority"),
-        "merge": _("Merge"),
-        "follow": _("New follower"),
-        "photo": _("Photo"),
-        "media_url": _("Media link from an app (not checked)"),
-    }
+    """Shown names of statuses, channels, close reasons and timeline entries, in the request's language."""
+    keys = {**words(Status), **words(Channel), **words(CloseReason), **ENTRY_WORDS}
+    return {value: _(key) for value, key in keys.items()}
 
 
 @router.get("")
@@ -172,9 +160,8 @@ def priority(
     public_id: str, user: DispatcherUser, session: SessionDep, version: Version, priority: Small
 ) -> Response:
     req = find_request(session, public_id, for_update=True)
-    level = parse_id(priority)
-    if level is None:
-        raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
+    level = parse_id(priority) or 0  # not a number: refused by the lifecycle's range like any other
+    check_priority(level)  # before the version check, as a bad form is the first thing to tell
     set_priority(session=session, req=req, priority=level, actor=Actor.of(user), expected_version=version)
     return _back(req, "priority")
 
@@ -195,7 +182,7 @@ def status(
             session=session, req=req, actor=Actor.of(user), note=note, public=True, expected_version=version
         )
         return _back(req, "public-note")
-    svc.check_close_reason(close_reason)
+    check_close_reason(close_reason)
     change_status(
         session=session,
         req=req,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..auth import CrewUser
+from ..domain.lifecycle import PRIORITY_WORDS, FieldResult, Status, UnableReason, field_forecast, words
 from ..i18n import gettext as _
 from ..templating import asset, render, templates
 
@@ -23,9 +24,21 @@ ICONS = (
 PUSH_SCRIPT = "/static/js/sw-push.js"  # the web push handlers, imported by the worker
 
 
+def lifecycle_words() -> dict[str, str]:
+    """The lifecycle's words as the crew app names them (domain.lifecycle), keyed as field.js looks them up."""
+    keys = {
+        **{f"status_{v}": k for v, k in words(Status, "field").items()},
+        **words(FieldResult, "field"),
+        **words(UnableReason, "field"),
+        **{f"p{n}": k for n, k in PRIORITY_WORDS.items()},
+    }
+    return {key: _(msgid) for key, msgid in keys.items()}
+
+
 def strings() -> dict[str, str]:
     """Every word field.js shows, translated for the request's language."""
     return {
+        **lifecycle_words(),
         "online": _("Online"),
         "offline": _("Offline"),
         "waiting": _("waiting"),
@@ -47,24 +60,10 @@ def strings() -> dict[str, str]:
         "add_photo": _("Add photo"),
         "complete": _("Complete"),
         "resolution": _("Result"),
-        "fixed": _("Fixed"),
-        "could_not_find": _("Could not find"),
-        "referred": _("Referred to another department"),
-        "duplicate": _("Duplicate"),
         "unable": _("Cannot complete"),
         "reason": _("Reason"),
-        "no_access": _("No access"),
-        "needs_equipment": _("Needs other equipment"),
-        "unsafe": _("Unsafe"),
-        "other": _("Other"),
         "priority": _("Priority"),
-        "p1": _("Urgent"),
-        "p2": _("Normal"),
-        "p3": _("Low"),
         "due": _("Due"),
-        "status_open": _("Open"),
-        "status_in_progress": _("In progress"),
-        "status_closed": _("Done"),
         "pending": _("not sent yet"),
         "history": _("History"),
         "details": _("Details"),
@@ -108,6 +107,9 @@ def field_shell(request: Request, user: CrewUser) -> Response:
         "field/shell.html",
         {
             "strings": strings(),
+            "results": [r.value for r in FieldResult],
+            "unable_reasons": [r.value for r in UnableReason],
+            "forecast": field_forecast(),
             "scripts": [asset(s) for s in SCRIPTS],
             "styles": [asset(s) for s in STYLES],
             "icon": asset(ICONS[0]),

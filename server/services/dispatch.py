@@ -10,11 +10,14 @@ from sqlalchemy import and_, union_all
 from sqlmodel import Session, select
 
 from ..domain.errors import Conflict, Invalid
+from ..domain.lifecycle import ACTIVE as ACTIVE_STATUSES
+from ..domain.lifecycle import check_close_reason
 from ..domain.sla import is_overdue
 from ..i18n import N_
 from ..inputs import parse_id
 from ..models import (
     Channel,
+    CloseReason,
     Crew,
     Follower,
     Photo,
@@ -27,8 +30,8 @@ from .requests import Actor, assign_crew, change_status, record
 
 PER_PAGE = 50
 MAP_LIMIT = 1000
-ACTIVE = (Status.open.value, Status.in_progress.value)
-STATUS_CHOICES = ("active", "open", "in_progress", "closed", "all")
+ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+STATUS_CHOICES = ("active", *(s.value for s in Status), "all")
 SORTS = {  # shown names, translated where shown
     "newest": N_("Newest first"),
     "oldest": N_("Oldest first"),
@@ -273,7 +276,7 @@ def merge_duplicates(
         req=duplicate,
         to=Status.closed.value,
         actor=actor,
-        close_reason="duplicate",
+        close_reason=CloseReason.duplicate.value,  # the one close MERGE_ONLY allows
         note=note or f"Duplicate of {master.public_id}.",
         expected_version=expected_version,
         public=True,
@@ -333,12 +336,6 @@ def bulk_assign(
         assign_crew(session=session, req=req, crew_id=crew_id, actor=actor, expected_version=ver)
         changed += 1
     return changed
-
-
-def check_close_reason(close_reason: str | None) -> None:
-    """A duplicate is closed by merging it, so that it points at its master and its followers move."""
-    if close_reason == "duplicate":
-        raise Invalid("Use “Merge duplicate” to close a duplicate.", field="close_reason")
 
 
 def bulk_status(

@@ -15,6 +15,11 @@ device's clock (`client_time`). The rules (also in the README):
 6. A job closed (by a dispatcher) while the crew was offline: notes and photos are recorded; a completion or
    "unable" is recorded as a `field_conflict` note and the request is flagged `needs_review`; the job is never
    reopened by the field. A "start" on a closed job is recorded the same way, without the flag.
+7. A completion as "duplicate" does not close the job: a duplicate is closed only by merging it into its master,
+   which a dispatcher does. It is recorded as a `field_conflict` (why: duplicate) and flags `needs_review`.
+
+Rules 5-7 and what each event does in each state are `domain.lifecycle.field_event_effect`; this module reads
+the device's events, finds the job and the crew's relation to it, and carries the effect out.
 
 Whatever a batch holds, each event gets a result: the phone drops what was answered and keeps only what was not,
 so an error that fails a whole batch would make it send the same batch for ever.
@@ -36,9 +41,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from ..domain.errors import DomainError, Invalid
+from ..domain.lifecycle import FieldEffect, FieldKind, FieldResult, UnableReason, field_event_effect
 from ..i18n import gettext as _
 from ..inputs import forbidden_character, parse_datetime, parse_id, xml_safe
-from ..models import Activity, Photo, ServiceRequest, Status, User, utcnow
+from ..models import Activity, Photo, ServiceRequest, User, utcnow
 from ..photos import ProcessedPhoto
 from .notify import notify_request_change
 from .photos import attach_photo, process_upload
@@ -48,9 +54,9 @@ log = logging.getLogger(__name__)
 
 APPLIED, DUPLICATE, CONFLICT, REFUSED = "applied", "duplicate", "conflict-recorded", "refused"
 STORED = (APPLIED, CONFLICT)  # results that wrote the event (its Activity row holds the UUID)
-KINDS = ("start", "note", "complete", "unable", "photo")
-RESOLUTIONS = ("fixed", "could_not_find", "referred", "duplicate")
-UNABLE_REASONS = ("no_access", "needs_equipment", "unsafe", "other")
+KINDS = tuple(k.value for k in FieldKind)
+RESOLUTIONS = tuple(r.value for r in FieldResult)
+UNABLE_REASONS = tuple(r.value for r in UnableReason)
 MAX_BATCH = 500
 MAX_NOTE = 4000
 MAX_PHOTO_EVENT = 10_000  # the photo's event, as JSON text
@@ -265,39 +271,39 @@ def apply_event(batch: Batch, ev: Event) -> Result:
     if done is not None:
         return done
     assert req is not None
-    session, actor = batch.session, Actor.of(batch.user)
-    closed = req.status == Status.closed
-    if ev.kind == "note":
-        act = record(session=session, req=req, actor=actor, kind="note", note=ev.note, public=ev.public)
-        _stamp(act, ev)
-        notify_request_change(session, req, act)  # a public note: followers are told (private: nothing queued)
-        return Result(ev.id, APPLIED, job=req.id)
-    if rel == "was_assigned":
-        return _conflict(batch, req, ev, "reassigned", flag=ev.kind in ("complete", "unable"))
-    if closed:
-        return _conflict(batch, req, ev, "closed", flag=ev.kind in ("complete", "unable"))
-    if ev.kind == "start":
-        if req.status == Status.open:
-            act = change_status(session=session, req=req, to="in_progress", actor=actor, note=ev.note)
-        else:  # already started (by a teammate, or the dispatcher): keep the crew's entry anyway
-            act = record(session=session, req=req, actor=actor, kind="field_start", note=ev.note)
-        _stamp(act, ev)
-        return Result(ev.id, APPLIED, job=req.id)
-    if ev.kind == "complete":
-        act = change_status(
-            session=session, req=req, to="closed", actor=actor, note=ev.note, close_reason=ev.resolution
-        )
-        _stamp(act, ev)
-        return Result(ev.id, APPLIED, job=req.id)
-    # unable: back to the dispatcher's queue, flagged
-    req.needs_review = True
-    if req.status == Status.in_progress:
-        act = change_status(session=session, req=req, to="open", actor=actor, note=ev.note, public=False)
-    else:
-        act = record(session=session, req=req, actor=actor, kind="field_unable", note=ev.note)
-    act.data = {**(act.data or {}), "reason": ev.reason}
+    effect = field_event_effect(ev.kind, str(req.status), rel, ev.resolution)  # type: ignore[arg-type]
+    if effect.action == "conflict":
+        return _conflict(batch, req, ev, effect.why, flag=effect.flag)
+    act = _carry_out(batch, req, ev, effect)
+    if ev.kind == FieldKind.unable:
+        act.data = {**(act.data or {}), "reason": ev.reason}
     _stamp(act, ev)
     return Result(ev.id, APPLIED, job=req.id)
+
+
+def _carry_out(batch: Batch, req: ServiceRequest, ev: Event, effect: FieldEffect) -> Activity:
+    """Write what the domain decided: a note, a status change or a timeline entry."""
+    session, actor = batch.session, Actor.of(batch.user)
+    if effect.flag:
+        req.needs_review = True
+    if effect.action == "note":
+        act = record(session=session, req=req, actor=actor, kind="note", note=ev.note, public=ev.public)
+        notify_request_change(
+            session, req, act
+        )  # a public note: followers are told (private: nothing queued)
+        return act
+    if effect.action == "status":
+        assert effect.to is not None
+        return change_status(
+            session=session,
+            req=req,
+            to=effect.to.value,
+            actor=actor,
+            note=ev.note,
+            close_reason=effect.close_reason.value if effect.close_reason else None,
+            public=effect.public,
+        )
+    return record(session=session, req=req, actor=actor, kind=effect.entry, note=ev.note)
 
 
 def _in_savepoint(batch: Batch, ev: Event, apply: Callable[[], Result]) -> Result:

@@ -14,8 +14,9 @@ from sqlmodel import Session, col, select
 
 from .. import push
 from ..domain.errors import Forbidden, Invalid, NotFound
+from ..domain.lifecycle import notice_sentence, notice_title
 from ..domain.push_endpoints import EndpointRules, check_endpoint
-from ..i18n import N_, catalog
+from ..i18n import catalog
 from ..models import (
     Activity,
     Follower,
@@ -40,20 +41,6 @@ UNFOLLOW_URL = "/unfollow/{token}"
 MAX_BODY = 240
 PUBLIC_HTTPS = EndpointRules()  # callers pass push.endpoint_rules(settings) to add PUSH_ALLOWED_HOSTS
 OVERDUE_WINDOW = timedelta(hours=24)  # only requests that became overdue lately (no flood when opting in)
-
-STATUS_TITLES = {
-    "open": N_("%(public_id)s is open again"),
-    "in_progress": N_("%(public_id)s is in progress"),
-    "closed": N_("%(public_id)s is closed"),
-}
-CLOSE_REASONS = {
-    "fixed": N_("Fixed."),
-    "duplicate": N_("Closed as a duplicate of another request."),
-    "could_not_find": N_("We could not find the problem."),
-    "referred": N_("Referred to another agency."),
-    "no_action": N_("No action needed."),
-    "cancelled": N_("Cancelled."),
-}
 
 
 def translate(lang: str, message: str, **params: object) -> str:
@@ -95,11 +82,11 @@ def _resident_message(
     public_id = req.public_id or ""
     if act.kind == "status":
         to = (act.data or {}).get("to") or str(req.status)
-        title = translate(lang, STATUS_TITLES.get(to, STATUS_TITLES["open"]), public_id=public_id)
+        title = translate(lang, notice_title(to), public_id=public_id)
         parts = []
-        reason = (act.data or {}).get("close_reason")
-        if to == "closed" and reason in CLOSE_REASONS:
-            parts.append(translate(lang, CLOSE_REASONS[reason]))
+        sentence = notice_sentence((act.data or {}).get("close_reason"))
+        if to == "closed" and sentence:
+            parts.append(translate(lang, sentence))
         if act.note:
             parts.append(act.note)
         if not parts:

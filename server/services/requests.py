@@ -14,8 +14,8 @@ from ..city import City
 from ..domain.attributes import clean_answers
 from ..domain.errors import Conflict, Invalid, NotFound
 from ..domain.ids import format_public_id, parse_public_id
+from ..domain.lifecycle import check_priority, check_transition
 from ..domain.sla import expected_at
-from ..domain.status import check_transition
 from ..i18n import current_language
 from ..inputs import parse_id
 from ..models import (
@@ -259,7 +259,7 @@ def change_status(
     check_transition(req.status, to, close_reason)
     before = str(req.status)
     req.status = Status(to)
-    if to == "closed":
+    if to == Status.closed:
         req.close_reason = close_reason  # type: ignore[assignment]
         req.closed_at = utcnow()
     else:
@@ -327,8 +327,7 @@ def set_priority(
     *, session: Session, req: ServiceRequest, priority: int, actor: Actor, expected_version: int | None = None
 ) -> Activity:
     _check_version(req, expected_version)
-    if priority not in (1, 2, 3):
-        raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
+    check_priority(priority)
     before = req.priority
     req.priority = priority
     return record(

@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var T = JSON.parse(document.getElementById("field-strings").textContent);
+  // what an event not sent yet does to the job's status: the server's rules (domain/lifecycle.py), not retyped
+  var FORECAST = JSON.parse(document.getElementById("field-forecast").textContent);
   var $ = function (id) { return document.getElementById(id); };
   var state = { user: null, jobs: [], outbox: [], notices: [], done: [], pos: null, failures: 0, retryAfter: 0, timer: null, syncing: false, urls: [] };
   var MAX_BACKOFF = 5 * 60 * 1000;
@@ -52,12 +54,11 @@
     state.outbox.forEach(function (e) {
       if (e.job !== job.id || !mine(e)) return;
       v.pending++;
-      if (e.kind === "start" && v.status === "open") v.status = "in_progress";
-      if (e.kind === "complete") v.status = "closed";
-      if (e.kind === "unable") v.status = "open";
+      var to = (FORECAST[e.kind === "complete" ? "complete:" + e.resolution : e.kind] || {})[v.status];
+      if (to) v.status = to;
       if (e.kind === "photo" && e.blob) v.local.push(e.blob);
       v.history.push({ kind: e.kind, note: e.note, by: state.user.name, at: e.client_time, pending: true,
-        to: e.kind === "complete" ? "closed" : null });
+        to: e.kind === "complete" ? to || v.status : null });
     });
     return v;
   }
@@ -150,7 +151,7 @@
       ph.appendChild(img);
     });
     var closed = j.status === "closed";
-    $("act-start").hidden = closed || j.status === "in_progress";
+    $("act-start").hidden = closed || !(FORECAST.start || {})[j.status]; // only where starting changes the status
     $("form-complete").hidden = closed;
     $("form-unable").hidden = closed;
     var ol = $("job-history");

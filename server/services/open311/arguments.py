@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from ...domain.errors import Invalid
 from ...domain.geo import Bounds
+from ...domain.lifecycle import OPEN311_QUERY
 from ...inputs import MAX_PAGE, latitude, longitude, parse_datetime, parse_float, parse_int
 from ...models import utcnow
 
@@ -19,7 +20,7 @@ MAX_SPAN = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
 MAX_IDS = 1000
 MAX_RADIUS_M = 50_000.0
-WIRE_STATUSES = {"open": ("open", "in_progress"), "closed": ("closed",), "in_progress": ("in_progress",)}
+WIRE_STATUSES = {k: tuple(s.value for s in v) for k, v in OPEN311_QUERY.items()}  # domain.lifecycle
 
 
 def _csv(value: str | None) -> list[str]:

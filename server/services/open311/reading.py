@@ -14,13 +14,11 @@ from sqlmodel import Session, select
 from ...domain.errors import NotFound
 from ...domain.geo import Bounds, box_around, distance_m
 from ...domain.ids import parse_public_id
+from ...domain.lifecycle import open311_status, open311_update_status
 from ...models import Activity, Photo, ServiceRequest, utcnow
 from ..photos import photo_url
 from .arguments import RequestQuery, dates, paging, parse_range
 from .catalogue import ServiceInfo, catalogue
-
-# what FixMyStreet-style update consumers understand, from our status and close reason
-UPDATE_STATUS = {"fixed": "fixed", "duplicate": "duplicate", "no_action": "no_further_action"}
 
 REQUEST_COLUMNS = (
     ServiceRequest.id,
@@ -207,7 +205,7 @@ def _public_notes(session: Session, ids: list[int]) -> dict[int, list[dict[str, 
         item: dict[str, Any] = {"datetime": r.created_at, "type": r.kind, "description": r.note or None}
         if r.kind == "status":
             to = (r.data or {}).get("to")
-            item["status"] = "closed" if to == "closed" else "open"
+            item["status"] = open311_status(to)
         out.setdefault(r.request_id, []).append(item)
     return out
 
@@ -240,7 +238,7 @@ def _to_wire(
         out.append(
             {
                 "service_request_id": public_id,
-                "status": "closed" if status == "closed" else "open",
+                "status": open311_status(status),
                 "status_notes": note,
                 "service_name": svc.name,
                 "service_code": svc.code,
@@ -345,7 +343,7 @@ def updates(
             to, reason = (r.data or {}).get("to"), (r.data or {}).get("close_reason")
         else:
             to, reason = str(r.status), r.close_reason
-        status = UPDATE_STATUS.get(reason or "", "closed") if to == "closed" else (to or "open")
+        status = open311_update_status(to, reason)
         out.append(
             {
                 "update_id": str(r.id),
