@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from server import push
 from server.models import Crew, Follower, Outbox, OverdueNotice, PushSubscription, ServiceRequest, utcnow
-from server.services import notify
+from server.services import followers, notify
 from server.services.requests import Actor, add_note, assign_crew, change_status
 from server.worker import Worker
 from tests.factories import csrf, login, make_request, make_user
@@ -32,7 +32,7 @@ def device(session: Session, endpoint: str, user_id: int | None = None, language
 def test_push_to_devices_and_email_to_followers_without_one(session, city):
     req = make_request(session, city, reporter_email="reporter@example.org")  # e-mail only
     phone = device(session, "https://push.example/a")
-    notify.follow_with_subscription(session, req=req, sub=phone)
+    followers.follow_with_subscription(session, req=req, sub=phone)
     session.add(Follower(request_id=req.id, name="Caller", phone="555-0100", token="tok-phone-only"))
     session.commit()
     change_status(session=session, req=req, to="closed", close_reason="fixed", actor=Actor(label="Ops"))
@@ -51,7 +51,7 @@ def test_push_to_devices_and_email_to_followers_without_one(session, city):
 
 def test_notes_in_spanish_for_a_spanish_device(session, city):
     req = make_request(session, city)
-    notify.follow_with_subscription(
+    followers.follow_with_subscription(
         session, req=req, sub=device(session, "https://push.example/es", language="es")
     )
     session.commit()

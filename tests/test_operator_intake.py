@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from server.city import City
 from server.config import ROOT
 from server.models import Activity, Address, Call, Follower, ServiceRequest
-from server.services import intake
-from server.services.catalog import import_addresses
+from server.services import catalogue, intake
+from server.services.catalogue import import_addresses
 from tests.factories import make_request, make_user
 
 ADDRESSES = ROOT / "server" / "cities" / "haverhill_addresses.csv"
@@ -30,14 +30,14 @@ ADDRESSES = ROOT / "server" / "cities" / "haverhill_addresses.csv"
     ],
 )
 def test_the_callers_words_find_the_service(session: Session, words: str, code: str) -> None:
-    found = intake.match_services(session, words)
+    found = catalogue.search_services(session, words, limit=8)
     assert found and found[0].code == code, [s.code for s in found]
 
 
 def test_nothing_typed_nothing_found(session: Session) -> None:
-    assert intake.match_services(session, "") == []
-    assert intake.match_services(session, "  ?! ") == []
-    assert isinstance(intake.match_services(session, "zzzzqqq"), list)
+    assert catalogue.search_services(session, "", limit=8) == []
+    assert catalogue.search_services(session, "  ?! ", limit=8) == []
+    assert isinstance(catalogue.search_services(session, "zzzzqqq", limit=8), list)
 
 
 def test_address_suggestions_from_the_list_and_earlier_requests(session: Session, city: City) -> None:

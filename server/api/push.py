@@ -24,7 +24,7 @@ from ..i18n import current_language
 from ..i18n import gettext as _
 from ..inputs import PathId
 from ..models import PushSubscription, User
-from ..services import notify
+from ..services import followers, notify
 from ..services.requests import find_request
 from ..templating import asset
 
@@ -72,7 +72,7 @@ def _out(session: Session, sub: PushSubscription, *, with_token: bool = False) -
             "url": notify.RESIDENT_URL.format(public_id=r.public_id),
             "follower": f.token,
         }
-        for r, f in notify.followed_requests(session, sub)
+        for r, f in followers.followed_requests(session, sub)
     ]
     out: dict[str, Any] = {
         "id": sub.id,
@@ -139,8 +139,8 @@ def subscribe(
     if body.public_id or body.follower_token:
         req = find_request(session, body.public_id) if body.public_id else None
         if req is None:
-            _, req = notify.follower_by_token(session, body.follower_token)
-        notify.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
+            _, req = followers.follower_by_token(session, body.follower_token)
+        followers.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
     return _out(session, sub, with_token=True)  # the caller owns it: proven, or a fresh row (see above)
 
 
@@ -158,7 +158,7 @@ def unsubscribe(
 ) -> Response:
     """Remove a device. `staff_only`: only my work notifications; requests it follows stay followed."""
     sub = _owned(session, sub_id, user, token)
-    if staff_only and notify.followed_requests(session, sub):
+    if staff_only and followers.followed_requests(session, sub):
         sub.user_id = None
         session.add(sub)
     else:
@@ -172,9 +172,9 @@ def stop_following_on_device(
 ) -> Response:
     sub = _owned(session, sub_id, user, token)
     req = find_request(session, public_id)
-    for r, f in notify.followed_requests(session, sub):
+    for r, f in followers.followed_requests(session, sub):
         if r.id == req.id:
-            notify.unlink_device(session, f)
+            followers.unlink_device(session, f)
     return Response(status_code=204)
 
 

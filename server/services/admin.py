@@ -29,7 +29,7 @@ from ..models import (
 from .accounts import create_user, end_sessions, set_password
 from .apikeys import create_api_key, revoke_api_key
 from .audit import COMMAND_LINE, AuditActor, changed_fields, record
-from .catalog import attribute_record
+from .catalogue import attribute_record
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -399,10 +399,6 @@ def overview(session: Session) -> dict[str, int]:
 
 def crews(session: Session) -> list[Crew]:
     return list(session.exec(select(Crew).order_by(Crew.name)).all())
-
-
-def services(session: Session) -> list[Service]:
-    return list(session.exec(select(Service).order_by(Service.group, Service.name)).all())
 
 
 def crew_members(session: Session) -> list[User]:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from ..domain.attributes import answers_as_read
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
-from .catalog import departments
+from .catalogue import departments, list_services
 from .places import place_of
 from .requests import find_request
 
@@ -68,7 +68,7 @@ class Choices:
 
 def choices(session: Session) -> Choices:
     return Choices(
-        services=list(session.exec(select(Service).order_by(Service.name)).all()),
+        services=list_services(session),
         departments=departments(session),
         crews=list(session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all()),
     )

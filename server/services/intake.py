@@ -1,9 +1,8 @@
-"""Phone intake: the caller's words to a service, typed text to known addresses, the caller's history,
-and filing the request (or following an existing one) with the call logged."""
+"""Phone intake: typed text to known addresses, the caller's history, and filing the request (or following an
+existing one) with the call logged. A composition: services come from catalogue, follows from followers."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,80 +13,12 @@ from ..city import City
 from ..inputs import parse_id
 from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
 from .calls import calls_from, log_call, normalise_phone
-from .catalog import normalise_address
-from .knowledge import STOP_WORDS
+from .catalogue import normalise_address
+from .followers import add_follower
 from .nearby import Nearby, open_requests_near
-from .requests import Actor, NewRequest, add_follower, create_request, find_request
+from .requests import Actor, NewRequest, create_request, find_request
 
 NEARBY_RADIUS_M = 150.0
-MIN_SHARE_OF_BEST = 0.25
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-# --- services by the caller's words -------------------------------------------------------------
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def _score(service: Service, q: str, words: list[str]) -> int:
-    name = _norm(service.name)
-    phrases = [name, *(p for p in (_norm(k) for k in service.keywords.split(",")) if p)]
-    padded = f" {q} "
-    score = 0
-    if q in (name, service.code.lower()):
-        score += 100
-    for p in phrases:
-        if p == q:
-            score += 60
-        elif f" {p} " in padded:
-            score += 10 + 5 * p.count(" ")  # the whole phrase inside what the caller said
-        elif p.startswith(q) and len(q) >= 2:
-            score += 8  # still typing
-    name_words = set(name.split())
-    kw_words = {w for p in phrases[1:] for w in p.split()}
-    for w in words:
-        if w in name_words:
-            score += 6
-        elif len(w) >= 2 and any(n.startswith(w) for n in name_words):
-            score += 4
-        if w in kw_words:
-            score += 3
-        elif len(w) >= 3 and any(k.startswith(w) for k in kw_words):
-            score += 2
-    return score
-
-
-def match_services(session: Session, text: str, limit: int = 8) -> list[Service]:
-    """Active services whose name or keywords match the caller's words, best first.
-
-    The catalogue is small (tens of rows), so it is scored in Python: one indexed-free query of a tiny
-    table, whatever the number of requests.
-    """
-    q = _norm(text)
-    if not q:
-        return []
-    words = [w for w in q.split() if w not in STOP_WORDS] or q.split()
-    services = session.exec(select(Service).where(col(Service.active).is_(True))).all()
-    scored = [(s, _score(s, q, words)) for s in services]
-    best = max((n for _, n in scored), default=0)
-    # weak echoes of the best match (one common word like "out") are noise in the list
-    scored = [(s, n) for s, n in scored if n > 0 and n >= best * MIN_SHARE_OF_BEST]
-    scored.sort(key=lambda sn: (-sn[1], sn[0].name))
-    return [s for s, _ in scored[:limit]]
-
-
-def service_by_code(session: Session, code: str) -> Service | None:
-    return session.exec(select(Service).where(Service.code == code)).first() if code else None
-
-
-def active_services(session: Session) -> list[Service]:
-    return list(session.exec(select(Service).where(Service.active).order_by(Service.name)).all())
-
-
-def questions(service: Service) -> list[dict[str, Any]]:
-    return sorted((a for a in service.attributes if a.get("variable", True)), key=lambda a: a.get("order", 0))
 
 
 # --- addresses -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from .. import push
-from ..domain.errors import Invalid, NotFound
+from ..domain.errors import Invalid
 from ..domain.push_endpoints import EndpointRules, check_endpoint
 from ..i18n import N_, catalog
 from ..models import (
@@ -364,29 +364,6 @@ def owns_subscription(sub: PushSubscription, *, user_id: int | None, token: str)
     return bool(token) and secrets.compare_digest(sub.token.encode(), token.encode())
 
 
-def follow_with_subscription(
-    session: Session, *, req: ServiceRequest, sub: PushSubscription, follower_token: str = ""
-) -> Follower:
-    """This device follows the request. With a follower token (from a "follow" link or e-mail) that
-    follower row gets the device; otherwise the device becomes a follower of its own."""
-    if follower_token:
-        f = session.exec(select(Follower).where(Follower.token == follower_token)).first()
-        if f is None or f.request_id != req.id:
-            raise NotFound("No such follower.", code="follower_not_found")
-        f.push_subscription_id = sub.id
-        session.add(f)
-        session.flush()
-        return f
-    existing = session.exec(
-        select(Follower).where(Follower.request_id == req.id, Follower.push_subscription_id == sub.id)
-    ).first()
-    if existing is not None:
-        return existing
-    from .requests import add_follower  # requests.py imports this module
-
-    return add_follower(session=session, req=req, push_subscription_id=sub.id)
-
-
 def subscriptions_of(session: Session, *, user_id: int | None, token: str) -> list[PushSubscription]:
     """The devices a staff member registered, and the one this anonymous browser holds the token of."""
     subs: list[PushSubscription] = []
@@ -401,31 +378,3 @@ def subscriptions_of(session: Session, *, user_id: int | None, token: str) -> li
         if sub is not None and sub not in subs:
             subs.append(sub)
     return subs
-
-
-def followed_requests(session: Session, sub: PushSubscription) -> list[tuple[ServiceRequest, Follower]]:
-    return list(
-        session.exec(
-            select(ServiceRequest, Follower)
-            .join(Follower, col(Follower.request_id) == ServiceRequest.id)
-            .where(Follower.push_subscription_id == sub.id)
-            .order_by(col(Follower.id))
-        ).all()
-    )
-
-
-def follower_by_token(session: Session, token: str) -> tuple[Follower, ServiceRequest]:
-    f = session.exec(select(Follower).where(Follower.token == token)).first() if token else None
-    if f is None:
-        raise NotFound("You are not following this request.", code="follower_not_found")
-    return f, session.get(ServiceRequest, f.request_id)  # type: ignore[return-value]
-
-
-def unlink_device(session: Session, follower: Follower) -> None:
-    """This device stops following: a follower who also left an e-mail or phone stays (and gets e-mail)."""
-    if follower.email or follower.phone:
-        follower.push_subscription_id = None
-        session.add(follower)
-    else:
-        session.delete(follower)
-    session.flush()

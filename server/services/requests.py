@@ -16,31 +16,14 @@ from ..domain.errors import Conflict, Invalid, NotFound
 from ..domain.ids import format_public_id, parse_public_id
 from ..domain.sla import expected_at
 from ..domain.status import check_transition
-from ..i18n import current_language
 from ..inputs import parse_id
-from ..models import Activity, Channel, Crew, Follower, Service, ServiceRequest, Status, User, utcnow
+from ..models import Activity, Channel, Crew, Service, ServiceRequest, Status, utcnow
+from .catalogue import service_by_code
+from .followers import add_follower
 from .notify import notify_crew_assignment, notify_request_change
+from .timeline import RESIDENT, Actor, check_version, record
 
 MAX_DESCRIPTION = 4000
-
-
-@dataclass
-class Actor:
-    """Who did it: a staff user, or a label for residents, API clients and devices."""
-
-    user: User | None = None
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.user.name if self.user else self.label
-
-    @classmethod
-    def of(cls, user: User) -> Actor:
-        return cls(user=user, label=user.name)
-
-
-RESIDENT = Actor(label="Resident")
 
 
 @dataclass
@@ -62,18 +45,6 @@ class NewRequest:
     device_id: str = ""
     account_id: str = ""
     created_at: datetime | None = None
-
-
-def get_service(session: Session, code: str, *, active_only: bool = True) -> Service:
-    service = session.exec(select(Service).where(Service.code == code)).first()
-    if service is None or (active_only and not service.active):
-        raise NotFound(
-            "Unknown service: %(service_code)s",
-            field="service_code",
-            code="service_not_found",
-            service_code=code,
-        )
-    return service
 
 
 def _by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
@@ -100,7 +71,7 @@ def check_new_request(
 ) -> tuple[Service, dict[str, Any]]:
     """Every check of a new request that needs no photo (the service, the description, the location unless
     `location` is false, the answers): cheap, so callers run it before decoding any photo."""
-    service = get_service(session, new.service_code)
+    service = service_by_code(session, new.service_code)
     if len((new.description or "").strip()) > MAX_DESCRIPTION:
         raise Invalid(
             "The description is too long (at most %(n)s characters).", field="description", n=MAX_DESCRIPTION
@@ -166,15 +137,14 @@ def create_request(
         )
     )
     if req.reporter_email or req.reporter_phone:
-        session.add(
-            Follower(
-                request_id=req.id,  # type: ignore[arg-type]
-                name=req.reporter_name,
-                email=req.reporter_email,
-                phone=req.reporter_phone,
-                token=secrets.token_urlsafe(24),
-                language=new.reporter_language or current_language(),
-            )
+        add_follower(
+            session=session,
+            req=req,
+            name=req.reporter_name,
+            email=req.reporter_email,
+            phone=req.reporter_phone,
+            language=new.reporter_language,
+            announce=False,  # the "created" entry says it: no "follow" entry of its own
         )
     session.flush()
     return req
@@ -193,46 +163,6 @@ def find_request(session: Session, ref: str | int, *, for_update: bool = False) 
     return req
 
 
-def _check_version(req: ServiceRequest, expected_version: int | None) -> None:
-    if expected_version is not None and req.version != expected_version:
-        raise Conflict("This request changed since you opened it. Reload to see the changes.", code="stale")
-
-
-def record(
-    *,
-    session: Session,
-    req: ServiceRequest,
-    actor: Actor,
-    kind: str,
-    note: str = "",
-    public: bool = False,
-    data: dict[str, Any] | None = None,
-    when: datetime | None = None,
-    client_event_id: str | None = None,
-    client_time: datetime | None = None,
-) -> Activity:
-    """Every change goes through here: it bumps the version and writes the timeline."""
-    now = when or utcnow()
-    req.version += 1
-    req.updated_at = now
-    act = Activity(
-        request_id=req.id,  # type: ignore[arg-type]
-        created_at=now,
-        actor_id=actor.user.id if actor.user else None,
-        actor_label=actor.name,
-        kind=kind,
-        public=public,
-        note=note.strip()[:4000],
-        data=data or {},
-        client_event_id=client_event_id,
-        client_time=client_time,
-    )
-    session.add(req)
-    session.add(act)
-    session.flush()
-    return act
-
-
 def change_status(
     *,
     session: Session,
@@ -244,7 +174,7 @@ def change_status(
     expected_version: int | None = None,
     public: bool = True,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     check_transition(req.status, to, close_reason)
     before = str(req.status)
     req.status = Status(to)
@@ -276,7 +206,7 @@ def add_note(
     public: bool,
     expected_version: int | None = None,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     if not note.strip():
         raise Invalid("Write a note first.", field="note")
     act = record(session=session, req=req, actor=actor, kind="note", note=note, public=public)
@@ -293,7 +223,7 @@ def assign_crew(
     actor: Actor,
     expected_version: int | None = None,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     crew = session.get(Crew, crew_id) if crew_id else None
     if crew_id and crew is None:
         raise Invalid("No such crew.", field="crew")
@@ -315,7 +245,7 @@ def assign_crew(
 def set_priority(
     *, session: Session, req: ServiceRequest, priority: int, actor: Actor, expected_version: int | None = None
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     if priority not in (1, 2, 3):
         raise Invalid("Priority must be 1 (urgent), 2 (normal) or 3 (low).", field="priority")
     before = req.priority
@@ -323,28 +253,3 @@ def set_priority(
     return record(
         session=session, req=req, actor=actor, kind="priority", data={"from": before, "to": priority}
     )
-
-
-def add_follower(
-    *,
-    session: Session,
-    req: ServiceRequest,
-    name: str = "",
-    email: str = "",
-    phone: str = "",
-    push_subscription_id: int | None = None,
-    language: str = "",
-    actor: Actor = RESIDENT,
-) -> Follower:
-    follower = Follower(
-        request_id=req.id,  # type: ignore[arg-type]
-        name=name.strip()[:200],
-        email=email.strip()[:254],
-        phone=phone.strip()[:40],
-        push_subscription_id=push_subscription_id,
-        token=secrets.token_urlsafe(24),
-        language=language or current_language(),
-    )
-    session.add(follower)
-    record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
-    return follower

@@ -17,9 +17,9 @@ from ...inputs import latitude, longitude, parse_id
 from ...models import Address, ApiKey, Department, Service, ServiceRequest
 from ...photos import ProcessedPhoto
 from ..apikeys import check_api_key
+from ..catalogue import service_by_code
 from ..photos import attach_photo
 from ..requests import Actor, NewRequest, check_new_request, create_request, record
-from .catalogue import public_service
 
 ATTRIBUTE_RE = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 
@@ -78,7 +78,7 @@ def check(*, session: Session, city: City, post: Open311Post, key: ApiKey) -> Ch
     so it runs before the photo is decoded, and a post missing a required answer costs no decoding."""
     if not post.service_code.strip():
         raise Invalid("service_code is required.", field="service_code")
-    service = public_service(session, post.service_code.strip())
+    service = service_by_code(session, post.service_code.strip(), public_only=True)
     lat = long = None
     address = post.address_string.strip()
     if post.lat.strip() or post.long.strip():
