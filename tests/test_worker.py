@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from server import push
 from server.db import make_engine
 from server.models import Follower, Outbox, PushSubscription, utcnow
-from server.services import followers, notify
+from server.services import followers, subscriptions
 from server.services.requests import RESIDENT, Actor, add_note, change_status
 from server.worker import Policy, Worker
 from tests.factories import make_request
@@ -40,7 +40,9 @@ def worker(settings, db, sender):
 
 def follow_with_device(session: Session, req, endpoint: str, browser: BrowserKeys | None = None):
     browser = browser or BrowserKeys()
-    sub = notify.save_subscription(session, endpoint=endpoint, p256dh=browser.p256dh, auth=browser.auth)
+    sub = subscriptions.save_subscription(
+        session, endpoint=endpoint, p256dh=browser.p256dh, auth=browser.auth
+    )
     follower = followers.follow_with_subscription(session, req=req, sub=sub)
     session.commit()
     return sub, follower, browser

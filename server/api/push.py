@@ -3,7 +3,7 @@
 Residents have no account: the browser keeps the subscription's `token` (returned when it subscribes)
 and sends it as `X-Push-Token` to list or remove it. Staff subscriptions belong to the signed-in user.
 Endpoints must be https URLs of public hosts (PUSH_ALLOWED_HOSTS narrows them to known push services);
-a token is only ever returned to the subscription's owner (see notify.save_subscription).
+a token is only ever returned to the subscription's owner (see subscriptions.save_subscription).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..i18n import current_language
 from ..i18n import gettext as _
 from ..inputs import PathId
 from ..models import PushSubscription, User
-from ..services import followers, notify
+from ..services import followers, notify, subscriptions
 from ..services.requests import find_request
 from ..templating import asset
 
@@ -90,7 +90,7 @@ def _owned(session: Session, sub_id: int, user: User | None, token: str) -> Push
     sub = session.get(PushSubscription, sub_id)
     if sub is None:
         raise NotFound("No such subscription.", code="subscription_not_found")
-    if not notify.owns_subscription(sub, user_id=user.id if user else None, token=token):
+    if not subscriptions.owns_subscription(sub, user_id=user.id if user else None, token=token):
         raise Forbidden("This subscription is not yours.", code="forbidden")
     return sub
 
@@ -125,7 +125,7 @@ def public_key(settings: SettingsDep) -> dict[str, Any]:
 def subscribe(
     body: Subscribe, session: SessionDep, user: OptionalUser, rules: EndpointRulesDep, token: TokenHeader = ""
 ) -> dict[str, Any]:
-    sub = notify.save_subscription(
+    sub = subscriptions.save_subscription(
         session,
         endpoint=body.subscription.endpoint,
         p256dh=body.subscription.keys.p256dh,
@@ -148,7 +148,7 @@ def subscribe(
 def my_subscriptions(
     session: ReadSessionDep, user: OptionalUser, token: TokenHeader = ""
 ) -> dict[str, list[dict[str, Any]]]:
-    subs = notify.subscriptions_of(session, user_id=user.id if user else None, token=token)
+    subs = subscriptions.subscriptions_of(session, user_id=user.id if user else None, token=token)
     return {"subscriptions": [_out(session, s) for s in subs]}
 
 
@@ -162,7 +162,7 @@ def unsubscribe(
         sub.user_id = None
         session.add(sub)
     else:
-        notify.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
+        subscriptions.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
     return Response(status_code=204)
 
 

@@ -246,17 +246,8 @@ def file_request(
         actor=Actor.of(operator),
     )
     learn_address(session, city, form.address, form.lat, form.long)
-    service = session.get(Service, req.service_id)
-    call = log_call(
-        session=session,
-        operator=operator,
-        outcome=CallOutcome.request_created,
-        call_id=call_id,
-        caller_phone=phone,
-        caller_name=form.caller_name,
-        started_at=started_at,
-        topic=service.name if service else "",
-        request_id=req.id,
+    call = _log_call_about(
+        session, operator, req, CallOutcome.request_created, phone, form.caller_name, call_id, started_at
     )
     return req, call
 
@@ -285,11 +276,28 @@ def follow_request(
         language=caller_language,
         actor=Actor.of(operator),
     )
+    call = _log_call_about(
+        session, operator, req, CallOutcome.follower_added, phone, caller_name, call_id, started_at
+    )
+    return req, call
+
+
+def _log_call_about(
+    session: Session,
+    operator: User,
+    req: ServiceRequest,
+    outcome: CallOutcome,
+    phone: str,
+    caller_name: str,
+    call_id: int | None,
+    started_at: Any,
+) -> Call:
+    """The call log entry of a call that ended on `req`: its topic is the request's service."""
     service = session.get(Service, req.service_id)
-    call = log_call(
+    return log_call(
         session=session,
         operator=operator,
-        outcome=CallOutcome.follower_added,
+        outcome=outcome,
         call_id=call_id,
         caller_phone=phone,
         caller_name=caller_name,
@@ -297,4 +305,3 @@ def follow_request(
         topic=service.name if service else "",
         request_id=req.id,
     )
-    return req, call
