@@ -129,3 +129,38 @@ def email_follows(session: Session, req: ServiceRequest, email: str) -> bool:
         ).first()
         is not None
     )
+
+
+def followers_of(session: Session, req: ServiceRequest) -> list[Follower]:
+    """Who follows the request, in the order they began."""
+    return list(
+        session.exec(select(Follower).where(Follower.request_id == req.id).order_by(col(Follower.id))).all()
+    )
+
+
+def move_followers(session: Session, *, duplicate: ServiceRequest, master: ServiceRequest) -> int:
+    """A merged duplicate's followers now follow the master; those already following it (the same e-mail or
+    phone) are dropped, told once. Returns how many moved."""
+    known = {(f.email, f.phone) for f in followers_of(session, master)}
+    moved = 0
+    for follower in followers_of(session, duplicate):
+        if (follower.email, follower.phone) in known and (follower.email or follower.phone):
+            session.delete(follower)  # already told about the master
+            continue
+        follower.request_id = master.id  # type: ignore[assignment]
+        session.add(follower)
+        moved += 1
+    return moved
+
+
+def followed_by_phone(session: Session, phone: str, limit: int) -> list[ServiceRequest]:
+    """The requests a phone number follows (a caller's history), newest first."""
+    return list(
+        session.exec(
+            select(ServiceRequest)
+            .join(Follower, col(Follower.request_id) == ServiceRequest.id)
+            .where(Follower.phone == phone)
+            .order_by(col(ServiceRequest.created_at).desc())
+            .limit(limit)
+        ).all()
+    )

@@ -11,10 +11,10 @@ from sqlmodel import Session, col, select
 
 from ..city import City
 from ..inputs import parse_id
-from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
+from ..models import Address, Call, CallOutcome, Service, ServiceRequest, User
 from .calls import calls_from, log_call, normalise_phone
 from .catalogue import normalise_address
-from .followers import add_follower
+from .followers import add_follower, followed_by_phone
 from .nearby import Nearby, open_requests_near
 from .requests import Actor, NewRequest, create_request, find_request
 
@@ -170,17 +170,7 @@ def caller_history(session: Session, phone: str, limit: int = 10) -> CallerHisto
         ).all()
     )
     own = {r.id for r in requests}
-    followed = [
-        r
-        for r in session.exec(
-            select(ServiceRequest)
-            .join(Follower, col(Follower.request_id) == ServiceRequest.id)
-            .where(Follower.phone == phone)
-            .order_by(col(ServiceRequest.created_at).desc())
-            .limit(limit)
-        ).all()
-        if r.id not in own
-    ]
+    followed = [r for r in followed_by_phone(session, phone, limit) if r.id not in own]
     calls = calls_from(session, phone, limit)
     name = next((c.caller_name for c in calls if c.caller_name), "") or next(
         (r.reporter_name for r in requests if r.reporter_name), ""

@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 from ..i18n import N_, catalog
 from ..models import (
     Activity,
-    Follower,
     Outbox,
     OverdueNotice,
     PushSubscription,
@@ -24,6 +23,7 @@ from ..models import (
     User,
     utcnow,
 )
+from .followers import followers_of
 
 # Where a notification leads (relative: the service worker resolves them against its origin, e-mails
 # against BASE_URL). One place, so the pages' engineers can change them.
@@ -112,9 +112,7 @@ def notify_request_change(session: Session, req: ServiceRequest, activity: Activ
     """
     if not activity.public or activity.kind not in ("status", "note"):
         return 0
-    followers = session.exec(
-        select(Follower).where(Follower.request_id == req.id).order_by(col(Follower.id))
-    ).all()
+    followers = followers_of(session, req)
     if not followers:
         return 0
     sub_ids = {f.push_subscription_id for f in followers if f.push_subscription_id}
