@@ -79,7 +79,7 @@ def cmd_import_city(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_import_addresses(settings: Settings, args: argparse.Namespace) -> int:
     from .db import session_scope
-    from .services.catalogue import import_addresses
+    from .services.addresses import import_addresses
 
     engine, city = _engine_and_city(settings)
     with session_scope(engine) as session:

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from server.config import ROOT
 from server.models import Activity, Follower, Photo, ServiceRequest
-from server.services.catalogue import import_addresses
+from server.services.addresses import import_addresses
 from tests import photo_samples
 from tests.factories import HAVERHILL_CITY_HALL, csrf, make_request
 

@@ -22,8 +22,8 @@ from ..domain.errors import Invalid
 from ..i18n import LANGUAGES, current_language
 from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
 from ..models import Call, CallOutcome, Department, Service, User, utcnow
+from ..services import addresses, catalogue, intake, knowledge
 from ..services import calls as call_log
-from ..services import catalogue, intake, knowledge
 from ..templating import render
 
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -167,7 +167,9 @@ def address_options(
     request: Request, user: OperatorUser, session: ReadSessionDep, address: str = ""
 ) -> Response:
     return render(
-        request, "operator/_address_options.html", {"matches": intake.suggest_addresses(session, address, 8)}
+        request,
+        "operator/_address_options.html",
+        {"matches": addresses.suggest_addresses(session, address, 8)},
     )
 
 

@@ -26,10 +26,10 @@ from ..models import Channel, Service, Status
 from ..ratelimit import RateLimited, address_bucket, limiter_of
 from ..services import followers
 from ..services import resident as svc
+from ..services.addresses import geocode, nearest_address
 from ..services.catalogue import list_services
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
-from ..services.places import nearest_address
 from ..services.requests import NewRequest, find_request
 from ..templating import asset, render
 
@@ -106,7 +106,7 @@ def report_nearby(
     chosen = svc.chosen_service(session, service)
     la, lo = latitude(lat), longitude(long)
     if (la is None or lo is None) and address.strip():
-        point = svc.geocode(session, address)
+        point = geocode(session, address)
         la, lo = point if point else (None, None)
     items: list[svc.PublicItem] = []
     outside = la is not None and lo is not None and not city.bounds.contains(la, lo)

@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 from ..domain.attributes import answers_as_read
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
+from .addresses import place_of
 from .catalogue import departments, list_services
 from .followers import followers_of
-from .places import place_of
 from .requests import find_request
 
 

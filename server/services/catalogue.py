@@ -7,10 +7,8 @@ between them (public services only, active ones only) is a parameter, not anothe
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, overload
 
 from sqlmodel import Session, col, select
@@ -20,7 +18,7 @@ from ..domain.attributes import DATATYPES
 from ..domain.errors import Invalid, NotFound
 from ..domain.translated import translated
 from ..i18n import LANGUAGES
-from ..models import Address, Crew, Department, KnowledgeArticle, Service, utcnow
+from ..models import Crew, Department, KnowledgeArticle, Service, utcnow
 from .knowledge import STOP_WORDS as KNOWLEDGE_STOP_WORDS
 
 # the knowledge base's English stop words and the Spanish articles and prepositions residents type
@@ -278,37 +276,3 @@ def import_city(*, session: Session, city: City) -> dict[str, int]:
         changed["articles"] += ch
     session.flush()
     return changed
-
-
-def normalise_address(text: str) -> str:
-    return " ".join(text.lower().replace(",", " ").replace(".", " ").split())
-
-
-def import_addresses(*, session: Session, city: City, path: Path) -> int:
-    """CSV of number,street,lat,long. Idempotent; rows outside the city are refused."""
-    added = 0
-    with open(path, newline="", encoding="utf-8") as f:
-        for lineno, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                number, street = row["number"].strip(), row["street"].strip()
-                lat, long = float(row["lat"]), float(row["long"])
-            except (KeyError, ValueError, AttributeError) as e:
-                raise Invalid(f"{path.name} line {lineno}: expected number,street,lat,long ({e})") from None
-            if not city.bounds.contains(lat, long):
-                raise Invalid(f"{path.name} line {lineno}: {number} {street} is outside {city.name}")
-            text = f"{number} {street}".strip()
-            if session.exec(select(Address.id).where(Address.text == text)).first():
-                continue
-            session.add(
-                Address(
-                    number=number,
-                    street=street,
-                    text=text,
-                    search=normalise_address(text),
-                    lat=lat,
-                    long=long,
-                )
-            )
-            added += 1
-    session.flush()
-    return added

@@ -15,12 +15,12 @@ from sqlmodel import Session, col, select
 from ..city import City
 from ..domain.errors import Invalid, NotFound
 from ..domain.geo import box_around, distance_m
-from ..models import Activity, Address, Photo, Service, ServiceRequest, Status
+from ..models import Activity, Photo, Service, ServiceRequest, Status
 from ..photos import ProcessedPhoto
-from .catalogue import list_services, normalise_address, search_services, service_by_code
+from .addresses import geocode, place_of
+from .catalogue import list_services, search_services, service_by_code
 from .followers import email_follows
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
-from .places import place_of
 from .requests import NewRequest, check_new_request, create_request, find_request
 
 RECENT_LIMIT = 50
@@ -44,18 +44,6 @@ def services_matching(session: Session, query: str) -> list[Service]:
     if not query.strip():
         return list_services(session, public_only=True, active_only=True, by_group=True)
     return search_services(session, query, public_only=True)
-
-
-def geocode(session: Session, text: str) -> tuple[float, float] | None:
-    """A typed address to a point, from the city's list of known addresses (exact, then prefix)."""
-    key = normalise_address(text)
-    if not key:
-        return None
-    for cond in (Address.search == key, col(Address.search).startswith(key)):
-        row = session.exec(select(Address).where(cond).order_by(Address.search).limit(1)).first()
-        if row is not None:
-            return row.lat, row.long
-    return None
 
 
 @dataclass
