@@ -30,7 +30,7 @@ from ..services.addresses import geocode, nearest_address
 from ..services.catalogue import list_services
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
-from ..services.requests import NewRequest, find_request
+from ..services.requests import NewRequest, by_idempotency_key, find_request
 from ..templating import asset, render
 
 router = APIRouter(tags=["resident"])
@@ -231,7 +231,7 @@ async def report_submit(
 ) -> Response:
     """One multipart POST: fields, answers and up to 5 photos (already shrunk by the browser)."""
     async with request.form(max_files=MAX_PER_REQUEST + 1, max_fields=200) as form:
-        done = await run_in_threadpool(svc.accepted_report, reads, _idempotency_key(form))
+        done = await run_in_threadpool(by_idempotency_key, reads, _idempotency_key(form))
         if done is not None:  # a replay of an accepted report: answered as the first time, and not counted
             public_id, token = done.public_id or "", done.private_token
         else:

@@ -47,7 +47,8 @@ class NewRequest:
     created_at: datetime | None = None
 
 
-def _by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
+def by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
+    """The request an idempotency key already made: a replay (an offline queue, a retried post) gets it."""
     if not key:
         return None
     return session.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
@@ -85,7 +86,7 @@ def create_request(
     *, session: Session, city: City, new: NewRequest, actor: Actor = RESIDENT
 ) -> ServiceRequest:
     """Create and flush a request; idempotent on `new.idempotency_key` (returns the first one)."""
-    existing = _by_idempotency_key(session, new.idempotency_key)
+    existing = by_idempotency_key(session, new.idempotency_key)
     if existing is not None:
         return existing
     service, answers = check_new_request(session=session, city=city, new=new)
@@ -119,7 +120,7 @@ def create_request(
             session.add(req)
             session.flush()
     except IntegrityError:
-        existing = _by_idempotency_key(session, new.idempotency_key)
+        existing = by_idempotency_key(session, new.idempotency_key)
         if existing is None:
             raise
         return existing

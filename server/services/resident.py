@@ -21,7 +21,7 @@ from .addresses import geocode, place_of
 from .catalogue import list_services, search_services, service_by_code
 from .followers import email_follows
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
-from .requests import NewRequest, check_new_request, create_request, find_request
+from .requests import NewRequest, by_idempotency_key, check_new_request, create_request, find_request
 
 RECENT_LIMIT = 50
 NEAR_ME_M = 1000.0
@@ -161,15 +161,6 @@ def check_private_token(req: ServiceRequest, token: str) -> None:
         raise NotFound("No such request.", code="request_not_found")
 
 
-def accepted_report(session: Session, idempotency_key: str | None) -> ServiceRequest | None:
-    """The request an idempotency key already made: a replay from the offline queue is answered with it."""
-    if not idempotency_key:
-        return None
-    return session.exec(
-        select(ServiceRequest).where(ServiceRequest.idempotency_key == idempotency_key)
-    ).first()
-
-
 def check_report(*, session: Session, city: City, new: NewRequest, photo_count: int) -> None:
     """Everything about a report that needs no photo decoded (the number of photos, the service, the answers,
     the description, the location unless it is to come from a photo's GPS). Cheap, so it runs first: a report
@@ -201,7 +192,7 @@ def submit_report(
     With no location given, the first photo's GPS position (inside the city) is used; a typed known address
     gets its point.
     """
-    done = accepted_report(session, new.idempotency_key)
+    done = by_idempotency_key(session, new.idempotency_key)
     if done is not None:  # a replay from the offline queue: answer with the first one, change nothing
         return done
     if (new.lat is None or new.long is None) and not new.address.strip():
