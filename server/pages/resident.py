@@ -292,7 +292,7 @@ def follow(
     push_endpoint: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     req = find_request(session, public_id, for_update=True)
-    follower = followers.follow(
+    follower = followers.add_follower(
         session=session, req=req, name=name, email=email, phone=phone, push_endpoint=push_endpoint
     )
     if _wants_json(request):

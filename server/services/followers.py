@@ -21,12 +21,20 @@ def add_follower(
     email: str = "",
     phone: str = "",
     push_subscription_id: int | None = None,
+    push_endpoint: str = "",
     language: str = "",
     actor: Actor = RESIDENT,
     announce: bool = True,
 ) -> Follower:
     """A new follower of `req`, with its own unfollow token; `announce` writes the internal "follow" entry of the
-    timeline (a reporter following their own new request has none: the "created" entry says it)."""
+    timeline (a reporter following their own new request has none: the "created" entry says it).
+
+    'Follow this request' on its page sends the browser's `push_endpoint`: a subscription it already saved
+    is linked by it (an unknown endpoint links nothing)."""
+    if push_endpoint and push_subscription_id is None:
+        push_subscription_id = session.exec(
+            select(PushSubscription.id).where(PushSubscription.endpoint == push_endpoint)
+        ).first()
     follower = Follower(
         request_id=req.id,  # type: ignore[arg-type]
         name=name.strip()[:200],
@@ -40,26 +48,6 @@ def add_follower(
     if announce:
         record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
     return follower
-
-
-def follow(
-    *,
-    session: Session,
-    req: ServiceRequest,
-    name: str = "",
-    email: str = "",
-    phone: str = "",
-    push_endpoint: str = "",
-) -> Follower:
-    """'Follow this request' on its page. A push subscription this browser already saved is linked by its
-    endpoint."""
-    sub_id = None
-    if push_endpoint:
-        sub = session.exec(select(PushSubscription).where(PushSubscription.endpoint == push_endpoint)).first()
-        sub_id = sub.id if sub else None
-    return add_follower(
-        session=session, req=req, name=name, email=email, phone=phone, push_subscription_id=sub_id
-    )
 
 
 def follow_with_subscription(
