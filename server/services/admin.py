@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from ..domain.attributes import DATATYPES
 from ..domain.errors import Conflict, Invalid, NotFound
 from ..inputs import parse_int
 from ..models import (
@@ -32,7 +33,6 @@ from .audit import COMMAND_LINE, AuditActor, changed_fields, record
 from .catalogue import attribute_record, service_by_code
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 
 
 def _code(value: str, what: str = "code") -> str:
