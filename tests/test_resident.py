@@ -45,6 +45,16 @@ def test_report_page_lists_services_and_search_matches_keywords(client) -> None:
     assert "No service matches" in none.text
 
 
+def test_the_search_reads_a_sentence_as_the_operators_does(client) -> None:
+    """Residents and operators share one search: a sentence describing the problem finds the service."""
+    for words, name in (
+        ("there's a big hole in the street", "Pothole"),
+        ("the streetlight is out", "Streetlight"),
+    ):
+        found = client.get("/report/services", params={"q": words}, headers={"HX-Request": "true"})
+        assert name in found.text and "No service matches" not in found.text, words
+
+
 def test_questions_partial_renders_every_attribute_kind(client) -> None:
     r = client.get("/report/questions", params={"service": "pothole"}, headers={"HX-Request": "true"})
     assert r.status_code == 200 and "<html" not in r.text
