@@ -84,37 +84,75 @@ def _norm(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+@dataclass(frozen=True)
+class _Words:
+    """A service's searchable words, normalised once: in every language the city file gives."""
+
+    names: frozenset[str]  # whole names
+    keywords: tuple[str, ...]  # whole keyword phrases
+    name_words: frozenset[str]
+    kw_words: frozenset[str]
+    other_words: frozenset[str]  # of the group and the descriptions
+
+
+_WORDS: dict[tuple[Any, ...], _Words] = {}
+
+
+def _words_of(service: Service) -> _Words:
+    """Cached by the texts themselves: an edit of the service is a new key. Normalising the descriptions on
+    every keystroke would cost more than the scoring."""
+    key = (
+        service.code,
+        service.name,
+        service.keywords,
+        service.group,
+        service.description,
+        repr(service.translations),
+    )
+    found = _WORDS.get(key)
+    if found is None:
+        names = frozenset(_norm(translated(service, "name", lang)) for lang in LANGUAGES)
+        keywords = tuple(p for p in (_norm(k) for k in service.keywords.split(",")) if p)
+        descriptions = " ".join(translated(service, "description", lang) for lang in LANGUAGES)
+        found = _Words(
+            names=names,
+            keywords=keywords,
+            name_words=frozenset(w for n in names for w in n.split()),
+            kw_words=frozenset(w for p in keywords for w in p.split()),
+            other_words=frozenset(_norm(f"{service.group} {descriptions}").split()),
+        )
+        if len(_WORDS) > 1000:  # edits over a long life: start again rather than grow
+            _WORDS.clear()
+        _WORDS[key] = found
+    return found
+
+
 def _score(service: Service, q: str, words: list[str]) -> int:
     """How well `q` (normalised; `words` its words without stop words) names this service.
 
     The whole query as the name in any language or the code scores most, then a name or keyword phrase
     equal to it or said inside it ("there's a big hole in the road"), then a phrase being typed ("potho"),
     then single words of names and keywords, then words of the group and descriptions."""
-    names = {_norm(translated(service, "name", lang)) for lang in LANGUAGES}
-    keywords = [p for p in (_norm(k) for k in service.keywords.split(",")) if p]
+    known = _words_of(service)
     padded = f" {q} "
-    score = 100 if q in names or q == service.code.lower() else 0
-    for p in (*names, *keywords):
+    score = 100 if q in known.names or q == service.code.lower() else 0
+    for p in (*known.names, *known.keywords):
         if p == q:
             score += 60
         elif f" {p} " in padded:
             score += 10 + 5 * p.count(" ")  # the whole phrase inside what was said
         elif p.startswith(q) and len(q) >= 2:
             score += 8  # still typing
-    name_words = {w for n in names for w in n.split()}
-    kw_words = {w for p in keywords for w in p.split()}
-    descriptions = " ".join(translated(service, "description", lang) for lang in LANGUAGES)
-    other_words = set(_norm(f"{service.group} {descriptions}").split())
     for w in words:
-        if w in name_words:
+        if w in known.name_words:
             score += 6
-        elif len(w) >= 2 and any(n.startswith(w) for n in name_words):
+        elif len(w) >= 2 and any(n.startswith(w) for n in known.name_words):
             score += 4
-        if w in kw_words:
+        if w in known.kw_words:
             score += 3
-        elif len(w) >= 3 and any(k.startswith(w) for k in kw_words):
+        elif len(w) >= 3 and any(k.startswith(w) for k in known.kw_words):
             score += 2
-        if w in other_words:
+        if w in known.other_words:
             score += 1
     return score
 
