@@ -41,7 +41,8 @@ from server.city import load_city  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.db import make_engine, session_scope  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
-from server.services.catalog import import_addresses, import_city  # noqa: E402
+from server.services.addresses import import_addresses  # noqa: E402
+from server.services.catalogue import import_city  # noqa: E402
 from server.services.demo import generate  # noqa: E402
 from tests.databases import scratch_postgres  # noqa: E402
 

@@ -29,7 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from server.db import make_engine, session_scope  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
-from server.services.catalog import import_city  # noqa: E402
+from server.services.catalogue import import_city  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, LiveServer  # noqa: E402
 

@@ -35,7 +35,7 @@ from server.config import Settings  # noqa: E402
 from server.db import make_engine, session_scope  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
 from server.models import Outbox, PushSubscription, utcnow  # noqa: E402
-from server.services.catalog import import_city  # noqa: E402
+from server.services.catalogue import import_city  # noqa: E402
 from server.worker import Policy, Worker  # noqa: E402
 from tests.fake_push import BrowserKeys, local_sender  # noqa: E402
 

@@ -6,14 +6,13 @@ Fills a fresh database (a temporary SQLite file; and a throwaway PostgreSQL data
 names, when it is set) with the Haverhill catalogue, its address list and N generated requests
 (server.services.demo.generate; 1,000,000 by default, 50,000 with --quick), then times server-side:
 the triage queue's first page with typical filters (server.services.dispatch.queue), the operator's service
-autocomplete (server.services.intake.match_services) and address suggestions (suggest_addresses).
+autocomplete (server.services.catalogue.search_services) and address suggestions (suggest_addresses).
 The last line printed is one JSON object: p50_ms and p95_ms (the worst over queries and databases) and detail.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import pathlib
 import statistics
@@ -35,7 +34,8 @@ from server.config import Settings  # noqa: E402
 from server.db import make_engine, session_scope  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
 from server.models import Crew, Department, Service  # noqa: E402
-from server.services.catalog import import_addresses, import_city  # noqa: E402
+from server.services.addresses import import_addresses, suggest_addresses  # noqa: E402
+from server.services.catalogue import import_city, search_services  # noqa: E402
 from server.services.demo import generate  # noqa: E402
 from server.services.dispatch import QueueFilter, queue  # noqa: E402
 from tests.databases import scratch_postgres  # noqa: E402
@@ -108,26 +108,16 @@ def run_db(name: str, settings: Settings, count: int, runs: int) -> dict[str, An
     engine, fill_s = fill(settings, count)
     print(f"{name}: {count:,} requests loaded in {fill_s:.0f} s", flush=True)
     results: dict[str, Any] = {}
-    try:
-        intake = importlib.import_module("server.services.intake")
-    except ImportError:
-        intake = None
     with Session(engine) as session:
         for label, params in queue_cases(session).items():
             f = QueueFilter.parse(params)
             results[label] = summary(time_ms(lambda f=f: queue(session, f), runs))
-        if intake is not None and hasattr(intake, "match_services"):
-            for t in SERVICE_TEXTS:
-                fn = lambda t=t: intake.match_services(session, t)  # noqa: E731
-                results[f"match_services[{t}]"] = summary(time_ms(fn, runs))
-        else:
-            results["match_services"] = "missing: server.services.intake.match_services not there yet"
-        if intake is not None and hasattr(intake, "suggest_addresses"):
-            for t in ADDRESS_TEXTS:
-                fn = lambda t=t: intake.suggest_addresses(session, t, 8)  # noqa: E731
-                results[f"suggest_addresses[{t}]"] = summary(time_ms(fn, runs))
-        else:
-            results["suggest_addresses"] = "missing: server.services.intake.suggest_addresses not there yet"
+        for t in SERVICE_TEXTS:  # the operator's service search (named match_services before catalogue.py)
+            fn = lambda t=t: search_services(session, t, limit=8)  # noqa: E731
+            results[f"match_services[{t}]"] = summary(time_ms(fn, runs))
+        for t in ADDRESS_TEXTS:
+            fn = lambda t=t: suggest_addresses(session, t, 8)  # noqa: E731
+            results[f"suggest_addresses[{t}]"] = summary(time_ms(fn, runs))
     engine.dispose()
     for label, r in results.items():
         shown = r if isinstance(r, str) else "p50 {p50_ms:7.2f} ms  p95 {p95_ms:7.2f} ms".format(**r)

@@ -45,7 +45,7 @@ from server.main import create_app  # noqa: E402
 from server.migrations import upgrade  # noqa: E402
 from server.models import Crew, ServiceRequest, Status  # noqa: E402
 from server.services.accounts import create_user  # noqa: E402
-from server.services.catalog import import_city  # noqa: E402
+from server.services.catalogue import import_city  # noqa: E402
 from server.services.demo import generate  # noqa: E402
 from tests.databases import scratch_postgres  # noqa: E402
 

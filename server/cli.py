@@ -67,7 +67,7 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import_city(settings: Settings, args: argparse.Namespace) -> int:
     from .city import load_city
     from .db import make_engine, session_scope
-    from .services.catalog import import_city
+    from .services.catalogue import import_city
 
     city = load_city(Path(args.file).resolve())
     with session_scope(make_engine(settings)) as session:
@@ -78,7 +78,7 @@ def cmd_import_city(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_import_addresses(settings: Settings, args: argparse.Namespace) -> int:
     from .db import session_scope
-    from .services.catalog import import_addresses
+    from .services.addresses import import_addresses
 
     engine, city = _engine_and_city(settings)
     with session_scope(engine) as session:

@@ -37,7 +37,8 @@ from .config import Settings
 from .db import make_engine, session_scope
 from .models import Outbox, PushSubscription, utcnow
 from .services import media
-from .services.notify import forget_subscription, queue_overdue_alerts, translate
+from .services.notify import queue_overdue_alerts, translate
+from .services.subscriptions import forget_subscription
 
 log = logging.getLogger("civic311.worker")
 mail_log = logging.getLogger("civic311.mail")

@@ -77,7 +77,7 @@ def empty_database(engine: Engine) -> None:
 def db(engine: Engine, city: City) -> Iterator[Engine]:
     """An empty database holding the demo city's catalogue (departments, services, crews, articles)."""
     from server.db import session_scope
-    from server.services.catalog import import_city
+    from server.services.catalogue import import_city
 
     empty_database(engine)
     with session_scope(engine) as s:

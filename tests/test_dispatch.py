@@ -11,7 +11,8 @@ from sqlmodel import select
 from server.domain.errors import Conflict, Invalid
 from server.models import Activity, Crew, Follower, Photo, Service, ServiceRequest, utcnow
 from server.services import dispatch as svc
-from server.services.requests import Actor, add_follower, assign_crew, change_status
+from server.services.followers import add_follower
+from server.services.requests import Actor, assign_crew, change_status
 from tests.factories import csrf, login, make_request, make_user
 
 STALE = "This request changed since you opened it. Reload to see the changes."

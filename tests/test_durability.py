@@ -29,7 +29,7 @@ from server.db import make_engine, session_scope
 from server.migrations import upgrade
 from server.models import Photo, ServiceRequest
 from server.photos import media_path
-from server.services.catalog import import_city
+from server.services.catalogue import import_city
 from tests import photo_samples
 from tests.conftest import CITY_FILE, TEST_SECRET, make_settings
 from tests.databases import create_pg_database, drop_pg_database

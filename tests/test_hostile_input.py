@@ -40,8 +40,8 @@ from server.db import session_scope
 from server.inputs import MAX_ID, check_text, forbidden_character, parse_datetime, parse_id, xml_safe
 from server.main import create_app
 from server.models import Address, Department, Role, Service, ServiceRequest
-from server.services.catalog import import_city, normalise_address
-from server.services.intake import _successor
+from server.services.addresses import _successor, normalise_address
+from server.services.catalogue import import_city
 from server.services.requests import Actor, change_status
 from tests.conftest import empty_database
 from tests.factories import csrf_from, login, make_request, make_user

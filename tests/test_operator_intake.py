@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from server.city import City
 from server.config import ROOT
 from server.models import Activity, Address, Call, Follower, ServiceRequest
-from server.services import intake
-from server.services.catalog import import_addresses
+from server.services import addresses, catalogue, intake
+from server.services.addresses import import_addresses
 from tests.factories import make_request, make_user
 
 ADDRESSES = ROOT / "server" / "cities" / "haverhill_addresses.csv"
@@ -30,34 +30,34 @@ ADDRESSES = ROOT / "server" / "cities" / "haverhill_addresses.csv"
     ],
 )
 def test_the_callers_words_find_the_service(session: Session, words: str, code: str) -> None:
-    found = intake.match_services(session, words)
+    found = catalogue.search_services(session, words, limit=8)
     assert found and found[0].code == code, [s.code for s in found]
 
 
 def test_nothing_typed_nothing_found(session: Session) -> None:
-    assert intake.match_services(session, "") == []
-    assert intake.match_services(session, "  ?! ") == []
-    assert isinstance(intake.match_services(session, "zzzzqqq"), list)
+    assert catalogue.search_services(session, "", limit=8) == []
+    assert catalogue.search_services(session, "  ?! ", limit=8) == []
+    assert isinstance(catalogue.search_services(session, "zzzzqqq", limit=8), list)
 
 
 def test_address_suggestions_from_the_list_and_earlier_requests(session: Session, city: City) -> None:
     import_addresses(session=session, city=city, path=ADDRESSES)
     session.commit()
-    found = intake.suggest_addresses(session, "98 main", 8)
+    found = addresses.suggest_addresses(session, "98 main", 8)
     assert found[0].text == "98 Main St" and found[0].lat and found[0].source == "address"
-    by_street = intake.suggest_addresses(session, "main st", 5)
+    by_street = addresses.suggest_addresses(session, "main st", 5)
     assert len(by_street) == 5 and all("Main St" in a.text for a in by_street)
     make_request(session, city, address="7 Zebra Lane", lat=42.78, long=-71.08)
     make_request(session, city, address="7 Zebra Lane", lat=42.78, long=-71.08)
     make_request(session, city, address="75 Zebra Lane", lat=42.781, long=-71.081)
-    found = intake.suggest_addresses(session, "7 zebra", 8)
+    found = addresses.suggest_addresses(session, "7 zebra", 8)
     assert [(a.text, a.source) for a in found] == [("7 Zebra Lane", "request")]
-    assert [a.text for a in intake.suggest_addresses(session, "7", 20) if "Zebra" in a.text] == [
+    assert [a.text for a in addresses.suggest_addresses(session, "7", 20) if "Zebra" in a.text] == [
         "7 Zebra Lane",
         "75 Zebra Lane",
     ]
-    assert intake.suggest_addresses(session, "x", 8) == []
-    assert len(intake.suggest_addresses(session, "1", 3)) <= 3
+    assert addresses.suggest_addresses(session, "x", 8) == []
+    assert len(addresses.suggest_addresses(session, "1", 3)) <= 3
 
 
 def test_filing_a_phone_request_logs_the_call_and_keeps_contact_private(session: Session, city: City) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from server.city import City
 from server.config import ROOT
 from server.models import Call, Department, Follower, KnowledgeArticle, ServiceRequest
-from server.services.catalog import import_addresses
+from server.services.addresses import import_addresses
 from tests.factories import csrf, login, make_request, make_user
 
 HX = {"HX-Request": "true"}

@@ -29,8 +29,8 @@ from server.domain.push_endpoints import (
     parse_allowed_hosts,
 )
 from server.models import Follower, Outbox, PushSubscription
-from server.services import notify
-from server.services.requests import Actor, add_note, follow_with_subscription
+from server.services import followers, subscriptions
+from server.services.requests import Actor, add_note
 from server.worker import Worker
 from tests.factories import csrf, login, make_request, make_user
 from tests.fake_push import FAKE_HOST, BrowserKeys, FakePushService, local_resolve, local_sender
@@ -294,8 +294,8 @@ def queue_one(session: Session, city, endpoint: str) -> PushSubscription:
     """A device following a request, and one public note for it in the outbox."""
     req = make_request(session, city)
     b = BrowserKeys()
-    sub = notify.save_subscription(session, endpoint=endpoint, p256dh=b.p256dh, auth=b.auth)
-    follow_with_subscription(session, req=req, sub=sub)
+    sub = subscriptions.save_subscription(session, endpoint=endpoint, p256dh=b.p256dh, auth=b.auth)
+    followers.follow_with_subscription(session, req=req, sub=sub)
     add_note(session=session, req=req, actor=Actor(label="Ops"), note="On our way", public=True)
     session.commit()
     return sub

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from server.config import ROOT
 from server.models import Activity, Follower, Photo, ServiceRequest
-from server.services.catalog import import_addresses
+from server.services.addresses import import_addresses
 from tests import photo_samples
 from tests.factories import HAVERHILL_CITY_HALL, csrf, make_request
 
@@ -43,6 +43,16 @@ def test_report_page_lists_services_and_search_matches_keywords(client) -> None:
     assert "Pothole" in found.text and "Streetlight" not in found.text
     none = client.get("/report/services", params={"q": "zzzz"}, headers={"HX-Request": "true"})
     assert "No service matches" in none.text
+
+
+def test_the_search_reads_a_sentence_as_the_operators_does(client) -> None:
+    """Residents and operators share one search: a sentence describing the problem finds the service."""
+    for words, name in (
+        ("there's a big hole in the street", "Pothole"),
+        ("the streetlight is out", "Streetlight"),
+    ):
+        found = client.get("/report/services", params={"q": words}, headers={"HX-Request": "true"})
+        assert name in found.text and "No service matches" not in found.text, words
 
 
 def test_questions_partial_renders_every_attribute_kind(client) -> None:

@@ -36,8 +36,8 @@ from server.db import session_scope
 from server.main import create_app
 from server.models import Role
 from server.services.apikeys import create_api_key
-from server.services.catalog import import_city
-from server.services.notify import save_subscription
+from server.services.catalogue import import_city
+from server.services.subscriptions import save_subscription
 from tests.conftest import empty_database, make_settings
 from tests.factories import csrf_from, login, make_request, make_user
 from tests.fake_push import BrowserKeys

@@ -27,8 +27,7 @@ def test_report_sent_without_a_service_says_to_choose_one(client) -> None:
 
 def test_nearest_address_comes_from_the_city_list_or_earlier_requests(session, city) -> None:
     from server.config import ROOT
-    from server.services.catalog import import_addresses
-    from server.services.places import nearest_address
+    from server.services.addresses import import_addresses, nearest_address
     from tests.factories import make_request
 
     assert nearest_address(session, 42.77845, -71.07770) is None  # no list yet, no earlier request

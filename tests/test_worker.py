@@ -14,8 +14,8 @@ from sqlmodel import Session, col, func, select
 from server import push
 from server.db import make_engine
 from server.models import Follower, Outbox, PushSubscription, utcnow
-from server.services import notify
-from server.services.requests import RESIDENT, Actor, add_note, change_status, follow_with_subscription
+from server.services import followers, subscriptions
+from server.services.requests import RESIDENT, Actor, add_note, change_status
 from server.worker import Policy, Worker
 from tests.factories import make_request
 from tests.fake_push import BrowserKeys, FakePushService, local_sender, verify_vapid
@@ -40,8 +40,10 @@ def worker(settings, db, sender):
 
 def follow_with_device(session: Session, req, endpoint: str, browser: BrowserKeys | None = None):
     browser = browser or BrowserKeys()
-    sub = notify.save_subscription(session, endpoint=endpoint, p256dh=browser.p256dh, auth=browser.auth)
-    follower = follow_with_subscription(session, req=req, sub=sub)
+    sub = subscriptions.save_subscription(
+        session, endpoint=endpoint, p256dh=browser.p256dh, auth=browser.auth
+    )
+    follower = followers.follow_with_subscription(session, req=req, sub=sub)
     session.commit()
     return sub, follower, browser
 
@@ -297,7 +299,7 @@ def test_email_by_smtp(session, city, settings, db):
 def test_a_resident_following_twice_is_told_once(session, city, service, worker):
     req = make_request(session, city)
     sub, _, _ = follow_with_device(session, req, service.endpoint("same"))
-    follow_with_subscription(session, req=req, sub=sub)  # idempotent
+    followers.follow_with_subscription(session, req=req, sub=sub)  # idempotent
     session.commit()
     change_status(session=session, req=req, to="closed", close_reason="duplicate", actor=RESIDENT)
     session.commit()

@@ -31,6 +31,7 @@ from ..errors import localized
 from ..i18n import gettext as _
 from ..models import ApiKey, utcnow
 from ..services import open311 as svc
+from ..services.catalogue import service_by_code
 from ..services.photos import process_upload
 from ..templating import render
 from .open311_admission import admit_post
@@ -177,7 +178,7 @@ def service_definition(
 ) -> Response:
     fmt = _fmt(fmt)
     svc.check_jurisdiction(city, jurisdiction_id)
-    service = svc.public_service(session, code)
+    service = service_by_code(session, code, public_only=True)
     return wire.respond(
         fmt, "service_definition", wire.service_definition(service.code, service.attributes), cors=True
     )

@@ -3,7 +3,7 @@
 Residents have no account: the browser keeps the subscription's `token` (returned when it subscribes)
 and sends it as `X-Push-Token` to list or remove it. Staff subscriptions belong to the signed-in user.
 Endpoints must be https URLs of public hosts (PUSH_ALLOWED_HOSTS narrows them to known push services);
-a token is only ever returned to the subscription's owner (see notify.save_subscription).
+a token is only ever returned to the subscription's owner (see subscriptions.save_subscription).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ..i18n import current_language
 from ..i18n import gettext as _
 from ..inputs import PathId
 from ..models import PushSubscription, User
-from ..services import accounts, notify
-from ..services.requests import find_request, follow_with_subscription
+from ..services import accounts, followers, notify, subscriptions
+from ..services.requests import find_request
 
 router = APIRouter(tags=["push"])
 
@@ -70,7 +70,7 @@ def _out(session: Session, sub: PushSubscription, *, with_token: bool = False) -
             "url": notify.RESIDENT_URL.format(public_id=r.public_id),
             "follower": f.token,
         }
-        for r, f in notify.followed_requests(session, sub)
+        for r, f in followers.followed_requests(session, sub)
     ]
     out: dict[str, Any] = {
         "id": sub.id,
@@ -85,7 +85,7 @@ def _out(session: Session, sub: PushSubscription, *, with_token: bool = False) -
 
 
 def _owned(session: Session, sub_id: int, user: User | None, token: str) -> PushSubscription:
-    return notify.owned_subscription(session, sub_id, user_id=user.id if user else None, token=token)
+    return subscriptions.owned_subscription(session, sub_id, user_id=user.id if user else None, token=token)
 
 
 def labels() -> dict[str, str]:
@@ -118,7 +118,7 @@ def public_key(settings: SettingsDep) -> dict[str, Any]:
 def subscribe(
     body: Subscribe, session: SessionDep, user: OptionalUser, rules: EndpointRulesDep, token: TokenHeader = ""
 ) -> dict[str, Any]:
-    sub = notify.save_subscription(
+    sub = subscriptions.save_subscription(
         session,
         endpoint=body.subscription.endpoint,
         p256dh=body.subscription.keys.p256dh,
@@ -132,8 +132,8 @@ def subscribe(
     if body.public_id or body.follower_token:
         req = find_request(session, body.public_id) if body.public_id else None
         if req is None:
-            _, req = notify.follower_by_token(session, body.follower_token)
-        follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
+            _, req = followers.follower_by_token(session, body.follower_token)
+        followers.follow_with_subscription(session, req=req, sub=sub, follower_token=body.follower_token)
     return _out(session, sub, with_token=True)  # the caller owns it: proven, or a fresh row (see above)
 
 
@@ -141,7 +141,7 @@ def subscribe(
 def my_subscriptions(
     session: ReadSessionDep, user: OptionalUser, token: TokenHeader = ""
 ) -> dict[str, list[dict[str, Any]]]:
-    subs = notify.subscriptions_of(session, user_id=user.id if user else None, token=token)
+    subs = subscriptions.subscriptions_of(session, user_id=user.id if user else None, token=token)
     return {"subscriptions": [_out(session, s) for s in subs]}
 
 
@@ -151,10 +151,10 @@ def unsubscribe(
 ) -> Response:
     """Remove a device. `staff_only`: only my work notifications; requests it follows stay followed."""
     sub = _owned(session, sub_id, user, token)
-    if staff_only and notify.followed_requests(session, sub):
-        notify.stop_staff_messages(session, sub)
+    if staff_only and followers.followed_requests(session, sub):
+        subscriptions.stop_staff_messages(session, sub)
     else:
-        notify.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
+        subscriptions.forget_subscription(session, sub.id, reason="removed by its owner")  # type: ignore[arg-type]
     return Response(status_code=204)
 
 
@@ -164,9 +164,9 @@ def stop_following_on_device(
 ) -> Response:
     sub = _owned(session, sub_id, user, token)
     req = find_request(session, public_id)
-    for r, f in notify.followed_requests(session, sub):
+    for r, f in followers.followed_requests(session, sub):
         if r.id == req.id:
-            notify.unlink_device(session, f)
+            followers.unlink_device(session, f)
     return Response(status_code=204)
 
 

@@ -15,7 +15,7 @@ from ..i18n import gettext as _
 from ..inputs import PathId, QueryId, optional_id
 from ..models import Crew, Department, KnowledgeArticle, Role, Service
 from ..services import admin as svc
-from ..services import audit, catalog
+from ..services import audit, catalogue
 from ..templating import render
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -32,7 +32,7 @@ def _done(path: str, what: str) -> Response:
 def _ctx(request: Request, session: ReadSessionDep, **extra: object) -> dict:
     return {
         "done": request.query_params.get("done", ""),
-        "departments": catalog.departments(session),
+        "departments": catalogue.departments(session),
         "crews": svc.crews(session),
         **extra,
     }
@@ -88,7 +88,7 @@ def save_department(
 @router.get("/services")
 def services(request: Request, user: AdminUser, session: ReadSessionDep, edit: QueryId = None) -> Response:
     current = svc.find(session, Service, edit)
-    rows = svc.services(session)
+    rows = catalogue.list_services(session, by_group=True)
     questions = json.dumps(current.attributes, indent=2, ensure_ascii=False) if current else "[]"
     return render(
         request,

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from ..auth import OptionalUser
 from ..deps import ReadSessionDep
 from ..models import Role, User
-from ..services import resident
+from ..services.catalogue import list_services
 from ..templating import render
 
 router = APIRouter()
@@ -22,7 +22,11 @@ def home_for(user: User) -> str:
 
 @router.get("/")
 def resident_home(request: Request, session: ReadSessionDep) -> Response:
-    return render(request, "resident/home.html", {"services": resident.public_services(session)})
+    return render(
+        request,
+        "resident/home.html",
+        {"services": list_services(session, public_only=True, active_only=True, by_group=True)},
+    )
 
 
 @router.get("/staff")

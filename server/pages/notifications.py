@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from ..auth import OptionalUser
 from ..deps import ReadSessionDep
 from ..models import Role
-from ..services import notify
+from ..services import followers
 from ..templating import render
 
 router = APIRouter()
@@ -30,7 +30,7 @@ def my_notifications(request: Request, user: OptionalUser) -> Response:
 @router.get("/unfollow/{token}")
 def unfollow_page(request: Request, session: ReadSessionDep, token: str) -> Response:
     """The link in every notification: confirm, then POST /follow/stop (a GET must not change anything)."""
-    follower, req = notify.follower_by_token(session, token[:64])
+    follower, req = followers.follower_by_token(session, token[:64])
     return render(
         request,
         "notifications/unfollow.html",

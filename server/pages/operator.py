@@ -22,7 +22,7 @@ from ..domain.errors import Invalid
 from ..i18n import LANGUAGES, current_language
 from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
 from ..models import Call, CallOutcome, Service, User, utcnow
-from ..services import accounts, catalog, intake, knowledge
+from ..services import accounts, addresses, catalogue, intake, knowledge
 from ..services import calls as call_log
 from ..templating import render
 
@@ -94,7 +94,7 @@ def operator_home(
     request: Request, user: OperatorUser, session: ReadSessionDep, ended: QueryId = None
 ) -> Response:
     today = call_log.calls_today(session, user, request.app.state.city.tz)
-    depts = {d.id: d for d in catalog.departments(session)}
+    depts = {d.id: d for d in catalogue.departments(session)}
     return render(
         request,
         "operator/home.html",
@@ -123,7 +123,7 @@ def call_page(
     current = call_log.get_call(session, call, user) if call else None
     phone = call_log.normalise_phone(phone or (current.caller_phone if current else ""))
     history = intake.caller_history(session, phone)
-    service = intake.service_by_code(session, service_code)
+    service = catalogue.service_by_code(session, service_code, active_only=False, required=False)
     return render(
         request,
         "operator/call.html",
@@ -133,10 +133,10 @@ def call_page(
             "started_at": (current.started_at if current else utcnow()).isoformat(),
             "history": history,
             "caller_name": (current.caller_name if current else "") or history.name,
-            "services": intake.active_services(session),
+            "services": catalogue.list_services(session, active_only=True),
             "service": service,
-            "questions": intake.questions(service) if service else [],
-            "departments": catalog.departments(session),
+            "questions": catalogue.questions(service) if service else [],
+            "departments": catalogue.departments(session),
             "kb_query": kb,
             "kb_hits": knowledge.search(session, kb, language=current_language()) if kb else [],
             "saved": saved,
@@ -156,7 +156,9 @@ def service_options(
     request: Request, user: OperatorUser, session: ReadSessionDep, service_q: str = ""
 ) -> Response:
     return render(
-        request, "operator/_service_options.html", {"matches": intake.match_services(session, service_q)}
+        request,
+        "operator/_service_options.html",
+        {"matches": catalogue.search_services(session, service_q, limit=8)},
     )
 
 
@@ -165,7 +167,9 @@ def address_options(
     request: Request, user: OperatorUser, session: ReadSessionDep, address: str = ""
 ) -> Response:
     return render(
-        request, "operator/_address_options.html", {"matches": intake.suggest_addresses(session, address, 8)}
+        request,
+        "operator/_address_options.html",
+        {"matches": addresses.suggest_addresses(session, address, 8)},
     )
 
 
@@ -173,11 +177,11 @@ def address_options(
 def service_questions(
     request: Request, user: OperatorUser, session: ReadSessionDep, service_code: str = ""
 ) -> Response:
-    service = intake.service_by_code(session, service_code)
+    service = catalogue.service_by_code(session, service_code, active_only=False, required=False)
     return render(
         request,
         "operator/_questions.html",
-        {"service": service, "questions": intake.questions(service) if service else []},
+        {"service": service, "questions": catalogue.questions(service) if service else []},
     )
 
 
@@ -190,7 +194,7 @@ def nearby(
     lat: str = "",
     long: str = "",
 ) -> Response:
-    service = intake.service_by_code(session, service_code)
+    service = catalogue.service_by_code(session, service_code, active_only=False, required=False)
     la, lo = latitude(lat), longitude(long)
     point = (la, lo) if la is not None and lo is not None else None
     found = intake.nearby_open(session, service, *point) if service and point else []
@@ -224,7 +228,7 @@ async def save_request(request: Request, user: OperatorUser, session: SessionDep
         code = _text(form, "service_code", 64)
         if not code:
             raise Invalid("Choose a service first.", field="service_code")
-        service = intake.service_by_code(session, code)
+        service = catalogue.service_by_code(session, code, active_only=False, required=False)
         fields = _call_fields(form)
         req, call = intake.file_request(
             session=session,

@@ -24,11 +24,13 @@ from ..i18n import gettext as _
 from ..inputs import latitude, longitude
 from ..models import Channel, Service, Status
 from ..ratelimit import RateLimited, address_bucket, limiter_of
+from ..services import followers
 from ..services import resident as svc
+from ..services.addresses import geocode, nearest_address
+from ..services.catalogue import list_services
 from ..services.nearby import open_requests_near
 from ..services.photos import MAX_PER_REQUEST
-from ..services.places import nearest_address
-from ..services.requests import NewRequest
+from ..services.requests import NewRequest, by_idempotency_key, find_request
 from ..templating import asset, render
 
 router = APIRouter(tags=["resident"])
@@ -59,12 +61,12 @@ def _wants_json(request: Request) -> bool:
 def report_page(
     request: Request, session: ReadSessionDep, settings: SettingsDep, service: str = "", q: str = ""
 ) -> Response:
-    chosen = svc.get_public_service(session, service) if service else None
+    chosen = svc.chosen_service(session, service) if service else None
     return render(
         request,
         "resident/report.html",
         {
-            "services": svc.search_services(session, q),
+            "services": svc.services_matching(session, q),
             "q": q,
             "service": chosen,
             "radius_m": int(settings.duplicate_radius_m),
@@ -75,7 +77,7 @@ def report_page(
 
 @router.get("/report/services")
 def report_services(request: Request, session: ReadSessionDep, q: str = "") -> Response:
-    services = svc.search_services(session, q[:100])
+    services = svc.services_matching(session, q[:100])
     if not request.headers.get("hx-request"):
         return RedirectResponse(f"/report?{urlencode({'q': q[:100]})}", 303)
     return render(request, "resident/_services.html", {"services": services, "q": q})
@@ -83,7 +85,7 @@ def report_services(request: Request, session: ReadSessionDep, q: str = "") -> R
 
 @router.get("/report/questions")
 def report_questions(request: Request, session: ReadSessionDep, service: str) -> Response:
-    chosen = svc.get_public_service(session, service)
+    chosen = svc.chosen_service(session, service)
     if not request.headers.get("hx-request"):
         return RedirectResponse(f"/report?service={chosen.code}", 303)
     return render(request, "resident/_questions.html", {"service": chosen})
@@ -101,10 +103,10 @@ def report_nearby(
     address: str = "",
 ) -> Response:
     """'Is this already reported?': open requests of this service near the point (or the typed address)."""
-    chosen = svc.get_public_service(session, service)
+    chosen = svc.chosen_service(session, service)
     la, lo = latitude(lat), longitude(long)
     if (la is None or lo is None) and address.strip():
-        point = svc.geocode(session, address)
+        point = geocode(session, address)
         la, lo = point if point else (None, None)
     items: list[svc.PublicItem] = []
     outside = la is not None and lo is not None and not city.bounds.contains(la, lo)
@@ -173,7 +175,7 @@ def _idempotency_key(form: FormData) -> str | None:
 def _submit(
     session: Session, reads: Session, settings: Settings, city: City, form: FormData, files: list[bytes]
 ) -> tuple[str, str]:
-    service = svc.get_public_service(reads, str(form.get("service_code") or ""))
+    service = svc.chosen_service(reads, str(form.get("service_code") or ""))
     new = _new_request(form, service)
     # the cheap checks first (a report missing a required answer costs no decoding), then the photos, with no
     # write lock held while they decode, then one unit of work
@@ -229,7 +231,7 @@ async def report_submit(
 ) -> Response:
     """One multipart POST: fields, answers and up to 5 photos (already shrunk by the browser)."""
     async with request.form(max_files=MAX_PER_REQUEST + 1, max_fields=200) as form:
-        done = await run_in_threadpool(svc.accepted_report, reads, _idempotency_key(form))
+        done = await run_in_threadpool(by_idempotency_key, reads, _idempotency_key(form))
         if done is not None:  # a replay of an accepted report: answered as the first time, and not counted
             public_id, token = done.public_id or "", done.private_token
         else:
@@ -289,8 +291,9 @@ def follow(
     phone: Annotated[str, Form(max_length=40)] = "",
     push_endpoint: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    follower = svc.follow(
-        session=session, public_id=public_id, name=name, email=email, phone=phone, push_endpoint=push_endpoint
+    req = find_request(session, public_id, for_update=True)
+    follower = followers.add_follower(
+        session=session, req=req, name=name, email=email, phone=phone, push_endpoint=push_endpoint
     )
     if _wants_json(request):
         return JSONResponse({"following": True, "token": follower.token}, 201)
@@ -304,7 +307,7 @@ def follow(
 def unfollow(
     request: Request, session: SessionDep, token: Annotated[str, Form(max_length=64)] = ""
 ) -> Response:
-    req = svc.unfollow(session=session, token=token)
+    req = followers.unfollow(session=session, token=token)
     ctx = {"public_id": req.public_id, "token": "", "following": False, "stopped": True}
     if request.headers.get("hx-request"):
         return render(request, "resident/_follow.html", ctx)
@@ -327,7 +330,7 @@ def recent(
     items = svc.recent_requests(session, service_code=service[:64], status=status[:20], lat=la, long=lo)
     ctx = {
         "items": items,
-        "services": svc.public_services(session),
+        "services": list_services(session, public_only=True, active_only=True, by_group=True),
         "statuses": [s.value for s in Status],
         "f_service": service,
         "f_status": status,
@@ -387,7 +390,10 @@ def service_worker(session: ReadSessionDep) -> Response:
 
     extra = [asset(PUSH_WORKER_SCRIPT)]
     # each service's questions, so a report can be made even when the app is opened with no network
-    questions = [f"/report/questions?service={s.code}" for s in svc.public_services(session)]
+    questions = [
+        f"/report/questions?service={s.code}"
+        for s in list_services(session, public_only=True, active_only=True, by_group=True)
+    ]
     shell = [*SHELL_PAGES, *(asset(a) for a in SHELL_ASSETS)]
     body = templates.env.get_template("resident/sw.js").render(
         version=worker_version([*shell, *extra, *questions]),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from ..domain.attributes import DATATYPES
 from ..domain.errors import Conflict, Invalid, NotFound
 from ..inputs import parse_int
 from ..models import (
@@ -29,10 +30,9 @@ from ..models import (
 from .accounts import create_user, end_sessions, set_password
 from .apikeys import create_api_key, revoke_api_key
 from .audit import COMMAND_LINE, AuditActor, changed_fields, record
-from .catalog import attribute_record
+from .catalogue import attribute_record, service_by_code
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 
 
 def _code(value: str, what: str = "code") -> str:
@@ -175,7 +175,8 @@ def save_service(
     svc = _get(session, Service, service_id) or Service(code="", name="")
     before = svc.model_dump()
     code = _code(code)
-    if session.exec(select(Service).where(Service.code == code, Service.id != svc.id)).first():
+    same_code = service_by_code(session, code, active_only=False, required=False)
+    if same_code is not None and same_code.id != svc.id:
         raise Conflict("Another service has this code.", field="code")
     _check_department(session, department_id)
     sla: int | None = None
@@ -400,10 +401,6 @@ def overview(session: Session) -> dict[str, int]:
 
 def crews(session: Session) -> list[Crew]:
     return list(session.exec(select(Crew).order_by(Crew.name)).all())
-
-
-def services(session: Session) -> list[Service]:
-    return list(session.exec(select(Service).order_by(Service.group, Service.name)).all())
 
 
 def crew_members(session: Session) -> list[User]:

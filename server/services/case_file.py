@@ -9,8 +9,9 @@ from sqlmodel import Session, select
 from ..domain.attributes import answers_as_read
 from ..domain.sla import is_overdue
 from ..models import Activity, Crew, Department, Follower, Photo, Service, ServiceRequest, utcnow
-from .catalog import departments
-from .places import place_of
+from .addresses import place_of
+from .catalogue import departments, list_services
+from .followers import followers_of
 from .requests import find_request
 
 
@@ -48,7 +49,7 @@ def case_file(session: Session, public_id: str) -> CaseFile:
             ).all()
         ),
         photos=list(session.exec(select(Photo).where(Photo.request_id == req.id).order_by(Photo.id)).all()),  # type: ignore[arg-type]
-        followers=list(session.exec(select(Follower).where(Follower.request_id == req.id)).all()),
+        followers=followers_of(session, req),
         master=session.get(ServiceRequest, req.duplicate_of_id) if req.duplicate_of_id else None,
         duplicates=list(
             session.exec(select(ServiceRequest).where(ServiceRequest.duplicate_of_id == req.id)).all()
@@ -68,7 +69,7 @@ class Choices:
 
 def choices(session: Session) -> Choices:
     return Choices(
-        services=list(session.exec(select(Service).order_by(Service.name)).all()),
+        services=list_services(session),
         departments=departments(session),
         crews=list(session.exec(select(Crew).where(Crew.active).order_by(Crew.name)).all()),
     )

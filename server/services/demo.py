@@ -29,7 +29,8 @@ from ..models import (
     utcnow,
 )
 from .accounts import create_user
-from .catalog import import_addresses, import_city
+from .addresses import import_addresses
+from .catalogue import import_city
 
 DEMO_STAFF = [
     ("admin", "admin@civic311.example", "Alex Admin", None),

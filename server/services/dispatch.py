@@ -19,13 +19,13 @@ from ..models import (
     Channel,
     CloseReason,
     Crew,
-    Follower,
     Photo,
     Service,
     ServiceRequest,
     Status,
     utcnow,
 )
+from .followers import move_followers
 from .requests import Actor, assign_crew, change_status, record
 
 PER_PAGE = 50
@@ -250,17 +250,7 @@ def merge_duplicates(
         raise Invalid("That request is itself a duplicate: merge into its master instead.", field="master")
     if duplicate.status == Status.closed:
         raise Conflict("This request is already closed; reopen it first to merge it.", field="status")
-    moved_followers = 0
-    known = {
-        (f.email, f.phone) for f in session.exec(select(Follower).where(Follower.request_id == master.id))
-    }
-    for follower in session.exec(select(Follower).where(Follower.request_id == duplicate.id)).all():
-        if (follower.email, follower.phone) in known and (follower.email or follower.phone):
-            session.delete(follower)  # already told about the master
-            continue
-        follower.request_id = master.id  # type: ignore[assignment]
-        session.add(follower)
-        moved_followers += 1
+    moved_followers = move_followers(session, duplicate=duplicate, master=master)
     photos = session.exec(select(Photo).where(Photo.request_id == duplicate.id)).all()
     for photo in photos:
         photo.request_id = master.id  # type: ignore[assignment]

@@ -1,217 +1,22 @@
-"""Phone intake: the caller's words to a service, typed text to known addresses, the caller's history,
-and filing the request (or following an existing one) with the call logged."""
+"""Phone intake: the caller's history, and filing the request (or following an existing one) with the call
+logged. A composition of requests, followers, addresses and calls; services come from catalogue."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ..city import City
-from ..inputs import parse_id
-from ..models import Address, Call, CallOutcome, Follower, Service, ServiceRequest, User
+from ..models import Call, CallOutcome, Service, ServiceRequest, User
+from .addresses import learn_address
 from .calls import calls_from, log_call, normalise_phone
-from .catalog import normalise_address
-from .knowledge import STOP_WORDS
+from .followers import add_follower, followed_by_phone
 from .nearby import Nearby, open_requests_near
-from .requests import Actor, NewRequest, add_follower, create_request, find_request
+from .requests import Actor, NewRequest, create_request, find_request
 
 NEARBY_RADIUS_M = 150.0
-MIN_SHARE_OF_BEST = 0.25
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-# --- services by the caller's words -------------------------------------------------------------
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def _score(service: Service, q: str, words: list[str]) -> int:
-    name = _norm(service.name)
-    phrases = [name, *(p for p in (_norm(k) for k in service.keywords.split(",")) if p)]
-    padded = f" {q} "
-    score = 0
-    if q in (name, service.code.lower()):
-        score += 100
-    for p in phrases:
-        if p == q:
-            score += 60
-        elif f" {p} " in padded:
-            score += 10 + 5 * p.count(" ")  # the whole phrase inside what the caller said
-        elif p.startswith(q) and len(q) >= 2:
-            score += 8  # still typing
-    name_words = set(name.split())
-    kw_words = {w for p in phrases[1:] for w in p.split()}
-    for w in words:
-        if w in name_words:
-            score += 6
-        elif len(w) >= 2 and any(n.startswith(w) for n in name_words):
-            score += 4
-        if w in kw_words:
-            score += 3
-        elif len(w) >= 3 and any(k.startswith(w) for k in kw_words):
-            score += 2
-    return score
-
-
-def match_services(session: Session, text: str, limit: int = 8) -> list[Service]:
-    """Active services whose name or keywords match the caller's words, best first.
-
-    The catalogue is small (tens of rows), so it is scored in Python: one indexed-free query of a tiny
-    table, whatever the number of requests.
-    """
-    q = _norm(text)
-    if not q:
-        return []
-    words = [w for w in q.split() if w not in STOP_WORDS] or q.split()
-    services = session.exec(select(Service).where(col(Service.active).is_(True))).all()
-    scored = [(s, _score(s, q, words)) for s in services]
-    best = max((n for _, n in scored), default=0)
-    # weak echoes of the best match (one common word like "out") are noise in the list
-    scored = [(s, n) for s, n in scored if n > 0 and n >= best * MIN_SHARE_OF_BEST]
-    scored.sort(key=lambda sn: (-sn[1], sn[0].name))
-    return [s for s, _ in scored[:limit]]
-
-
-def service_by_code(session: Session, code: str) -> Service | None:
-    return session.exec(select(Service).where(Service.code == code)).first() if code else None
-
-
-def active_services(session: Session) -> list[Service]:
-    return list(session.exec(select(Service).where(Service.active).order_by(Service.name)).all())
-
-
-def questions(service: Service) -> list[dict[str, Any]]:
-    return sorted((a for a in service.attributes if a.get("variable", True)), key=lambda a: a.get("order", 0))
-
-
-# --- addresses -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AddressSuggestion:
-    text: str
-    lat: float | None
-    long: float | None
-    source: str  # "address" (the city's list) or "request" (an earlier request)
-
-
-def _successor(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with prefix (code point order, which is UTF-8
-    byte and C collation order), or None when there is none (the prefix is all U+10FFFF: no upper bound).
-    Never a surrogate: U+D7FF is followed by U+E000, as no database can store what lies between."""
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            following = 0xE000 if 0xD7FF <= last <= 0xDFFF else last + 1
-            return prefix[:-1] + chr(following)
-        prefix = prefix[:-1]
-    return None
-
-
-def _below(column: Any, bound: str | None) -> list[Any]:
-    return [] if bound is None else [column < bound]
-
-
-def suggest_addresses(session: Session, text: str, limit: int = 8) -> list[AddressSuggestion]:
-    """Known addresses starting with what was typed: index range scans only (prefix, not LIKE '%x%').
-
-    1. the city's address list (Address.search, normalised, indexed);
-    2. if the text is a street name, addresses on that street (Address is the city's list: small);
-    3. earlier requests' addresses (ServiceRequest.address, indexed): one index seek per distinct value,
-       as typed and in Title Case, so a million requests cost a handful of seeks.
-    """
-    q = normalise_address(text)
-    if not q or (len(q) < 2 and parse_id(q) is None) or limit <= 0:
-        return []
-    out: list[AddressSuggestion] = []
-    seen: set[str] = set()
-
-    def add(t: str, lat: float | None, long: float | None, source: str) -> None:
-        key = normalise_address(t)
-        if key and key not in seen and len(out) < limit:
-            seen.add(key)
-            out.append(AddressSuggestion(t, lat, long, source))
-
-    rows = session.exec(
-        select(Address.text, Address.lat, Address.long)
-        .where(Address.search >= q, *_below(Address.search, _successor(q)))
-        .order_by(Address.search)
-        .limit(limit)
-    ).all()
-    for t, lat, long in rows:
-        add(t, lat, long, "address")
-    if len(out) < limit and not ("0" <= q[0] <= "9"):
-        street_rows = session.exec(
-            select(Address.text, Address.lat, Address.long)
-            .where(col(Address.search).like(f"% {q}%"))
-            .order_by(Address.street, Address.number)
-            .limit(limit * 4)
-        ).all()
-        # house numbers in numeric order
-        street_rows = sorted(street_rows, key=lambda r: (r[0].split(" ", 1)[-1], _house_number(r[0])))
-        for t, lat, long in street_rows:
-            add(t, lat, long, "address")
-    if len(out) < limit:
-        typed = " ".join(text.split())
-        variants = dict.fromkeys([typed, typed.title(), typed.upper()])
-        for prefix in variants:
-            _request_addresses(session, prefix, limit, add)
-    return out
-
-
-def _house_number(text: str) -> int:
-    return parse_id(text.split(" ", 1)[0]) or 0  # ASCII digits: "²" or "٣" is no house number
-
-
-def _request_addresses(session: Session, prefix: str, limit: int, add: Any) -> None:
-    if not prefix:
-        return
-    hi = _successor(prefix)
-    lo, inclusive = prefix, True
-    for _ in range(limit):
-        cond = ServiceRequest.address >= lo if inclusive else ServiceRequest.address > lo
-        row = session.exec(
-            select(ServiceRequest.address, ServiceRequest.lat, ServiceRequest.long)
-            .where(cond, *_below(ServiceRequest.address, hi))
-            .order_by(ServiceRequest.address)
-            .limit(1)
-        ).first()
-        if row is None:
-            return
-        add(row[0], row[1], row[2], "request")
-        lo, inclusive = row[0], False
-
-
-def learn_address(session: Session, city: City, text: str, lat: float | None, long: float | None) -> None:
-    """An address an operator confirmed with a position joins the city's list of known addresses."""
-    text = " ".join(text.split())[:250]
-    if not text or lat is None or long is None or not city.bounds.contains(lat, long):
-        return
-    if session.exec(select(Address.id).where(Address.text == text)).first():
-        return
-    number, _, street = text.partition(" ")
-    if parse_id(number) is None:
-        number, street = "", text
-    try:
-        with session.begin_nested():
-            session.add(
-                Address(
-                    number=number[:20],
-                    street=street[:200],
-                    text=text,
-                    search=normalise_address(text),
-                    lat=lat,
-                    long=long,
-                )
-            )
-    except IntegrityError:
-        pass  # another operator learned it at the same moment
 
 
 # --- the caller ----------------------------------------------------------------------------------
@@ -239,17 +44,7 @@ def caller_history(session: Session, phone: str, limit: int = 10) -> CallerHisto
         ).all()
     )
     own = {r.id for r in requests}
-    followed = [
-        r
-        for r in session.exec(
-            select(ServiceRequest)
-            .join(Follower, col(Follower.request_id) == ServiceRequest.id)
-            .where(Follower.phone == phone)
-            .order_by(col(ServiceRequest.created_at).desc())
-            .limit(limit)
-        ).all()
-        if r.id not in own
-    ]
+    followed = [r for r in followed_by_phone(session, phone, limit) if r.id not in own]
     calls = calls_from(session, phone, limit)
     name = next((c.caller_name for c in calls if c.caller_name), "") or next(
         (r.reporter_name for r in requests if r.reporter_name), ""
@@ -315,17 +110,8 @@ def file_request(
         actor=Actor.of(operator),
     )
     learn_address(session, city, form.address, form.lat, form.long)
-    service = session.get(Service, req.service_id)
-    call = log_call(
-        session=session,
-        operator=operator,
-        outcome=CallOutcome.request_created,
-        call_id=call_id,
-        caller_phone=phone,
-        caller_name=form.caller_name,
-        started_at=started_at,
-        topic=service.name if service else "",
-        request_id=req.id,
+    call = _log_call_about(
+        session, operator, req, CallOutcome.request_created, phone, form.caller_name, call_id, started_at
     )
     return req, call
 
@@ -354,11 +140,28 @@ def follow_request(
         language=caller_language,
         actor=Actor.of(operator),
     )
+    call = _log_call_about(
+        session, operator, req, CallOutcome.follower_added, phone, caller_name, call_id, started_at
+    )
+    return req, call
+
+
+def _log_call_about(
+    session: Session,
+    operator: User,
+    req: ServiceRequest,
+    outcome: CallOutcome,
+    phone: str,
+    caller_name: str,
+    call_id: int | None,
+    started_at: Any,
+) -> Call:
+    """The call log entry of a call that ended on `req`: its topic is the request's service."""
     service = session.get(Service, req.service_id)
-    call = log_call(
+    return log_call(
         session=session,
         operator=operator,
-        outcome=CallOutcome.follower_added,
+        outcome=outcome,
         call_id=call_id,
         caller_phone=phone,
         caller_name=caller_name,
@@ -366,4 +169,3 @@ def follow_request(
         topic=service.name if service else "",
         request_id=req.id,
     )
-    return req, call

@@ -16,42 +16,22 @@ from ..domain.errors import Conflict, Invalid, NotFound
 from ..domain.ids import format_public_id, parse_public_id
 from ..domain.lifecycle import check_priority, check_transition
 from ..domain.sla import expected_at
-from ..i18n import current_language
 from ..inputs import parse_id
 from ..models import (
     Activity,
     Channel,
     Crew,
-    Follower,
-    PushSubscription,
     Service,
     ServiceRequest,
     Status,
-    User,
     utcnow,
 )
+from .catalogue import service_by_code
+from .followers import add_follower
 from .notify import notify_crew_assignment, notify_request_change
+from .timeline import RESIDENT, Actor, check_version, record
 
 MAX_DESCRIPTION = 4000
-
-
-@dataclass
-class Actor:
-    """Who did it: a staff user, or a label for residents, API clients and devices."""
-
-    user: User | None = None
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.user.name if self.user else self.label
-
-    @classmethod
-    def of(cls, user: User) -> Actor:
-        return cls(user=user, label=user.name)
-
-
-RESIDENT = Actor(label="Resident")
 
 
 @dataclass
@@ -75,19 +55,8 @@ class NewRequest:
     created_at: datetime | None = None
 
 
-def get_service(session: Session, code: str, *, active_only: bool = True) -> Service:
-    service = session.exec(select(Service).where(Service.code == code)).first()
-    if service is None or (active_only and not service.active):
-        raise NotFound(
-            "Unknown service: %(service_code)s",
-            field="service_code",
-            code="service_not_found",
-            service_code=code,
-        )
-    return service
-
-
-def _by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
+def by_idempotency_key(session: Session, key: str | None) -> ServiceRequest | None:
+    """The request an idempotency key already made: a replay (an offline queue, a retried post) gets it."""
     if not key:
         return None
     return session.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
@@ -111,7 +80,7 @@ def check_new_request(
 ) -> tuple[Service, dict[str, Any]]:
     """Every check of a new request that needs no photo (the service, the description, the location unless
     `location` is false, the answers): cheap, so callers run it before decoding any photo."""
-    service = get_service(session, new.service_code)
+    service = service_by_code(session, new.service_code)
     if len((new.description or "").strip()) > MAX_DESCRIPTION:
         raise Invalid(
             "The description is too long (at most %(n)s characters).", field="description", n=MAX_DESCRIPTION
@@ -125,7 +94,7 @@ def create_request(
     *, session: Session, city: City, new: NewRequest, actor: Actor = RESIDENT
 ) -> ServiceRequest:
     """Create and flush a request; idempotent on `new.idempotency_key` (returns the first one)."""
-    existing = _by_idempotency_key(session, new.idempotency_key)
+    existing = by_idempotency_key(session, new.idempotency_key)
     if existing is not None:
         return existing
     service, answers = check_new_request(session=session, city=city, new=new)
@@ -159,7 +128,7 @@ def create_request(
             session.add(req)
             session.flush()
     except IntegrityError:
-        existing = _by_idempotency_key(session, new.idempotency_key)
+        existing = by_idempotency_key(session, new.idempotency_key)
         if existing is None:
             raise
         return existing
@@ -177,15 +146,14 @@ def create_request(
         )
     )
     if req.reporter_email or req.reporter_phone:
-        session.add(
-            Follower(
-                request_id=req.id,  # type: ignore[arg-type]
-                name=req.reporter_name,
-                email=req.reporter_email,
-                phone=req.reporter_phone,
-                token=secrets.token_urlsafe(24),
-                language=new.reporter_language or current_language(),
-            )
+        add_follower(
+            session=session,
+            req=req,
+            name=req.reporter_name,
+            email=req.reporter_email,
+            phone=req.reporter_phone,
+            language=new.reporter_language,
+            announce=False,  # the "created" entry says it: no "follow" entry of its own
         )
     session.flush()
     return req
@@ -204,46 +172,6 @@ def find_request(session: Session, ref: str | int, *, for_update: bool = False) 
     return req
 
 
-def _check_version(req: ServiceRequest, expected_version: int | None) -> None:
-    if expected_version is not None and req.version != expected_version:
-        raise Conflict("This request changed since you opened it. Reload to see the changes.", code="stale")
-
-
-def record(
-    *,
-    session: Session,
-    req: ServiceRequest,
-    actor: Actor,
-    kind: str,
-    note: str = "",
-    public: bool = False,
-    data: dict[str, Any] | None = None,
-    when: datetime | None = None,
-    client_event_id: str | None = None,
-    client_time: datetime | None = None,
-) -> Activity:
-    """Every change goes through here: it bumps the version and writes the timeline."""
-    now = when or utcnow()
-    req.version += 1
-    req.updated_at = now
-    act = Activity(
-        request_id=req.id,  # type: ignore[arg-type]
-        created_at=now,
-        actor_id=actor.user.id if actor.user else None,
-        actor_label=actor.name,
-        kind=kind,
-        public=public,
-        note=note.strip()[:4000],
-        data=data or {},
-        client_event_id=client_event_id,
-        client_time=client_time,
-    )
-    session.add(req)
-    session.add(act)
-    session.flush()
-    return act
-
-
 def change_status(
     *,
     session: Session,
@@ -255,7 +183,7 @@ def change_status(
     expected_version: int | None = None,
     public: bool = True,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     check_transition(req.status, to, close_reason)
     before = str(req.status)
     req.status = Status(to)
@@ -287,7 +215,7 @@ def add_note(
     public: bool,
     expected_version: int | None = None,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     if not note.strip():
         raise Invalid("Write a note first.", field="note")
     act = record(session=session, req=req, actor=actor, kind="note", note=note, public=public)
@@ -304,7 +232,7 @@ def assign_crew(
     actor: Actor,
     expected_version: int | None = None,
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     crew = session.get(Crew, crew_id) if crew_id else None
     if crew_id and crew is None:
         raise Invalid("No such crew.", field="crew")
@@ -326,56 +254,10 @@ def assign_crew(
 def set_priority(
     *, session: Session, req: ServiceRequest, priority: int, actor: Actor, expected_version: int | None = None
 ) -> Activity:
-    _check_version(req, expected_version)
+    check_version(req, expected_version)
     check_priority(priority)
     before = req.priority
     req.priority = priority
     return record(
         session=session, req=req, actor=actor, kind="priority", data={"from": before, "to": priority}
     )
-
-
-def add_follower(
-    *,
-    session: Session,
-    req: ServiceRequest,
-    name: str = "",
-    email: str = "",
-    phone: str = "",
-    push_subscription_id: int | None = None,
-    language: str = "",
-    actor: Actor = RESIDENT,
-) -> Follower:
-    follower = Follower(
-        request_id=req.id,  # type: ignore[arg-type]
-        name=name.strip()[:200],
-        email=email.strip()[:254],
-        phone=phone.strip()[:40],
-        push_subscription_id=push_subscription_id,
-        token=secrets.token_urlsafe(24),
-        language=language or current_language(),
-    )
-    session.add(follower)
-    record(session=session, req=req, actor=actor, kind="follow", public=False, data={})
-    return follower
-
-
-def follow_with_subscription(
-    session: Session, *, req: ServiceRequest, sub: PushSubscription, follower_token: str = ""
-) -> Follower:
-    """This device follows the request. With a follower token (from a "follow" link or e-mail) that
-    follower row gets the device; otherwise the device becomes a follower of its own."""
-    if follower_token:
-        f = session.exec(select(Follower).where(Follower.token == follower_token)).first()
-        if f is None or f.request_id != req.id:
-            raise NotFound("No such follower.", code="follower_not_found")
-        f.push_subscription_id = sub.id
-        session.add(f)
-        session.flush()
-        return f
-    existing = session.exec(
-        select(Follower).where(Follower.request_id == req.id, Follower.push_subscription_id == sub.id)
-    ).first()
-    if existing is not None:
-        return existing
-    return add_follower(session=session, req=req, push_subscription_id=sub.id)

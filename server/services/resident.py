@@ -1,4 +1,4 @@
-"""What residents see: the service search, typed addresses, the public list and the public page of a request.
+"""What residents see and send: typed addresses, the public list and the public page of a request, the report.
 
 Nothing here returns reporter details: public views are built from public fields only.
 """
@@ -15,90 +15,35 @@ from sqlmodel import Session, col, select
 from ..city import City
 from ..domain.errors import Invalid, NotFound
 from ..domain.geo import box_around, distance_m
-from ..domain.translated import translated
-from ..i18n import LANGUAGES
-from ..models import Activity, Address, Follower, Photo, PushSubscription, Service, ServiceRequest, Status
+from ..models import Activity, Photo, Service, ServiceRequest, Status
 from ..photos import ProcessedPhoto
-from .catalog import normalise_address
+from .addresses import geocode, place_of
+from .catalogue import list_services, search_services, service_by_code
+from .followers import email_follows
 from .photos import MAX_PER_REQUEST, attach_photo, process_upload
-from .places import place_of
-from .requests import (
-    RESIDENT,
-    NewRequest,
-    add_follower,
-    check_new_request,
-    create_request,
-    find_request,
-    record,
-)
+from .requests import NewRequest, by_idempotency_key, check_new_request, create_request, find_request
 
-STOP_WORDS = {"a", "an", "the", "in", "on", "of", "my", "is", "at", "to", "el", "la", "en", "de", "un", "una"}
 RECENT_LIMIT = 50
 NEAR_ME_M = 1000.0
 
 
-def public_services(session: Session) -> list[Service]:
-    return list(
-        session.exec(
-            select(Service).where(Service.active, Service.public).order_by(Service.group, Service.name)
-        ).all()
-    )
-
-
-def search_services(session: Session, query: str) -> list[Service]:
-    """Match the name, group, description and keywords: "hole in road" finds Pothole. Best matches first."""
-    services = public_services(session)
-    q = " ".join(query.lower().split())
-    if not q:
-        return services
-    words = [w for w in q.split() if w not in STOP_WORDS] or q.split()
-    scored: list[tuple[int, Service]] = []
-    for s in services:
-        # the name and description in every language the city file gives: "bache" finds Pothole too
-        names = " | ".join(translated(s, "name", lang) for lang in LANGUAGES).lower()
-        texts = " ".join(translated(s, "description", lang) for lang in LANGUAGES).lower()
-        keywords = s.keywords.lower()
-        hay = " ".join((names, s.group.lower(), keywords, texts))
-        if q in names:
-            score = 0
-        elif any(q in k.strip() for k in keywords.split(",")):
-            score = 1
-        elif all(w in hay for w in words):
-            score = 2
-        else:
-            continue
-        scored.append((score, s))
-    return [s for _, s in sorted(scored, key=lambda t: (t[0], t[1].name))]
-
-
-def get_public_service(session: Session, code: str) -> Service:
-    if not code.strip():  # a form sent before a service was chosen (no JavaScript, or an old page)
+def chosen_service(session: Session, code: str) -> Service:
+    """The public service a report is for; a form sent before one was chosen (no JavaScript, or an old page)
+    is told to choose first."""
+    if not code.strip():
         raise Invalid(
             "Choose what the problem is first: search or pick a service from the list.",
             field="service_code",
             code="service_required",
         )
-    s = session.exec(select(Service).where(Service.code == code, Service.active, Service.public)).first()
-    if s is None:
-        raise NotFound(
-            "Unknown service: %(service_code)s",
-            field="service_code",
-            code="service_not_found",
-            service_code=code,
-        )
-    return s
+    return service_by_code(session, code, public_only=True)
 
 
-def geocode(session: Session, text: str) -> tuple[float, float] | None:
-    """A typed address to a point, from the city's list of known addresses (exact, then prefix)."""
-    key = normalise_address(text)
-    if not key:
-        return None
-    for cond in (Address.search == key, col(Address.search).startswith(key)):
-        row = session.exec(select(Address).where(cond).order_by(Address.search).limit(1)).first()
-        if row is not None:
-            return row.lat, row.long
-    return None
+def services_matching(session: Session, query: str) -> list[Service]:
+    """The report page's list: every public service, by group, or the ones matching what was typed."""
+    if not query.strip():
+        return list_services(session, public_only=True, active_only=True, by_group=True)
+    return search_services(session, query, public_only=True)
 
 
 @dataclass
@@ -205,10 +150,7 @@ def reporter_email_followed(session: Session, req: ServiceRequest) -> str:
     email = req.reporter_email.strip()
     if not email:
         return ""
-    follows = session.exec(
-        select(Follower.id).where(Follower.request_id == req.id, Follower.email == email).limit(1)
-    ).first()
-    if follows is None:
+    if not email_follows(session, req, email):
         return ""
     local, _, domain = email.rpartition("@")
     return f"{local[:2]}•••@{domain}" if local else email
@@ -217,45 +159,6 @@ def reporter_email_followed(session: Session, req: ServiceRequest) -> str:
 def check_private_token(req: ServiceRequest, token: str) -> None:
     if not token or not secrets.compare_digest(req.private_token.encode(), token.encode()):
         raise NotFound("No such request.", code="request_not_found")
-
-
-def follow(
-    *,
-    session: Session,
-    public_id: str,
-    name: str = "",
-    email: str = "",
-    phone: str = "",
-    push_endpoint: str = "",
-) -> Follower:
-    """'Follow this request'. Push hook: a subscription already saved (issue 7) is linked by its endpoint."""
-    req = find_request(session, public_id, for_update=True)
-    sub_id = None
-    if push_endpoint:
-        sub = session.exec(select(PushSubscription).where(PushSubscription.endpoint == push_endpoint)).first()
-        sub_id = sub.id if sub else None
-    return add_follower(
-        session=session, req=req, name=name, email=email, phone=phone, push_subscription_id=sub_id
-    )
-
-
-def unfollow(*, session: Session, token: str) -> ServiceRequest:
-    follower = session.exec(select(Follower).where(Follower.token == token)).first() if token else None
-    if follower is None:
-        raise NotFound("You are not following this request.", code="follower_not_found")
-    req = find_request(session, follower.request_id, for_update=True)
-    session.delete(follower)
-    record(session=session, req=req, actor=RESIDENT, kind="unfollow", public=False, data={})
-    return req
-
-
-def accepted_report(session: Session, idempotency_key: str | None) -> ServiceRequest | None:
-    """The request an idempotency key already made: a replay from the offline queue is answered with it."""
-    if not idempotency_key:
-        return None
-    return session.exec(
-        select(ServiceRequest).where(ServiceRequest.idempotency_key == idempotency_key)
-    ).first()
 
 
 def check_report(*, session: Session, city: City, new: NewRequest, photo_count: int) -> None:
@@ -289,7 +192,7 @@ def submit_report(
     With no location given, the first photo's GPS position (inside the city) is used; a typed known address
     gets its point.
     """
-    done = accepted_report(session, new.idempotency_key)
+    done = by_idempotency_key(session, new.idempotency_key)
     if done is not None:  # a replay from the offline queue: answer with the first one, change nothing
         return done
     if (new.lat is None or new.long is None) and not new.address.strip():

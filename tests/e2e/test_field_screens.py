@@ -9,7 +9,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlmodel import Session, select
 
 from server.models import Crew, Follower, Outbox, PushSubscription, ServiceRequest
-from server.services.requests import Actor, add_follower, assign_crew
+from server.services.followers import add_follower
+from server.services.requests import Actor, assign_crew
 from tests.e2e.conftest import axe_violations, login_as
 from tests.e2e.test_field import eventually, field_ready
 from tests.factories import make_request, make_user

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from server.city import City
 from server.config import ROOT
 from server.models import Call, Department, ServiceRequest
-from server.services.catalog import import_addresses
+from server.services.addresses import import_addresses
 from tests.e2e.conftest import axe_violations
 from tests.factories import PASSWORD, make_request, make_user
 

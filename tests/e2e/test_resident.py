@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from server.config import ROOT
 from server.models import Follower, Photo, ServiceRequest
-from server.services.catalog import import_addresses
+from server.services.addresses import import_addresses
 from tests import photo_samples
 from tests.e2e.conftest import axe_violations, wait_until
 from tests.factories import HAVERHILL_CITY_HALL, make_request

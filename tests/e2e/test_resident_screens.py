@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from server.config import ROOT
-from server.services.catalog import import_addresses
+from server.services.addresses import import_addresses
 from tests import photo_samples
 from tests.e2e.conftest import axe_violations
 from tests.factories import make_request

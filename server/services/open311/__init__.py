@@ -6,7 +6,7 @@ strings; other datetimes are objects that server/open311_format.py writes.
 """
 
 from .arguments import RequestQuery, parse_query
-from .catalogue import check_jurisdiction, data_version, public_service, public_services
+from .catalogue import check_jurisdiction, data_version, public_services
 from .creating import CheckedPost, Open311Post, authorize, check, create, parse_attributes
 from .reading import find_requests, get_request, request_for_token, updates
 
@@ -23,7 +23,6 @@ __all__ = [
     "get_request",
     "parse_attributes",
     "parse_query",
-    "public_service",
     "public_services",
     "request_for_token",
     "updates",

@@ -1,8 +1,8 @@
-"""The published catalogue: services, the jurisdiction, and the data version every cached answer checks."""
+"""The published catalogue: Open311's view of services (lookups from services/catalogue.py), the jurisdiction,
+and the data version every cached answer checks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -11,26 +11,8 @@ from sqlmodel import Session, select
 
 from ...city import City
 from ...domain.errors import NotFound
-from ...models import Department, Photo, Service, ServiceRequest
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    id: int
-    code: str
-    name: str
-    public: bool
-    agency: str | None
-
-
-def catalogue(session: Session) -> dict[int, ServiceInfo]:
-    """Every service with its department name (a few dozen rows: one small query)."""
-    rows = session.exec(
-        select(Service.id, Service.code, Service.name, Service.public, Department.name).outerjoin(
-            Department, Department.id == Service.department_id
-        )
-    ).all()
-    return {r[0]: ServiceInfo(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows}
+from ...models import Photo, Service, ServiceRequest
+from ..catalogue import list_services
 
 
 @cache
@@ -73,9 +55,7 @@ def data_version(engine: Engine) -> tuple[Any, ...]:
 
 
 def public_services(session: Session) -> list[dict[str, Any]]:
-    services = session.exec(
-        select(Service).where(Service.active, Service.public).order_by(Service.group, Service.name)
-    ).all()
+    """The published list: active public services, by group, as the wire format shapes them."""
     return [
         {
             "code": s.code,
@@ -85,15 +65,8 @@ def public_services(session: Session) -> list[dict[str, Any]]:
             "keywords": s.keywords,
             "group": s.group,
         }
-        for s in services
+        for s in list_services(session, public_only=True, active_only=True, by_group=True)
     ]
-
-
-def public_service(session: Session, code: str) -> Service:
-    service = session.exec(select(Service).where(Service.code == code)).first()
-    if service is None or not service.active or not service.public:
-        raise NotFound(f"Unknown service: {code}", field="service_code", code="service_not_found")
-    return service
 
 
 def check_jurisdiction(city: City, jurisdiction_id: str | None) -> None:

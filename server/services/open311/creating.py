@@ -17,9 +17,9 @@ from ...inputs import latitude, longitude, parse_id
 from ...models import Address, ApiKey, Department, Service, ServiceRequest
 from ...photos import ProcessedPhoto
 from ..apikeys import check_api_key
+from ..catalogue import service_by_code
 from ..photos import attach_photo
 from ..requests import Actor, NewRequest, check_new_request, create_request, record
-from .catalogue import public_service
 
 ATTRIBUTE_RE = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 
@@ -83,7 +83,7 @@ def check(
     so SQLite's lock is not held while the photo is resized."""
     if not post.service_code.strip():
         raise Invalid("service_code is required.", field="service_code")
-    service = public_service(session, post.service_code.strip())
+    service = service_by_code(session, post.service_code.strip(), public_only=True)
     lat = long = None
     address = post.address_string.strip()
     if post.lat.strip() or post.long.strip():

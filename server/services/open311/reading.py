@@ -16,9 +16,9 @@ from ...domain.geo import Bounds, box_around, distance_m
 from ...domain.ids import parse_public_id
 from ...domain.lifecycle import open311_status, open311_update_status
 from ...models import Activity, Photo, ServiceRequest, utcnow
+from ..catalogue import ServiceInfo, service_infos
 from ..photos import photo_url
 from .arguments import RequestQuery, dates, paging, parse_range
-from .catalogue import ServiceInfo, catalogue
 
 REQUEST_COLUMNS = (
     ServiceRequest.id,
@@ -87,7 +87,7 @@ def find_requests(
     *, session: Session, query: RequestQuery, base_url: str, catalog: dict[int, ServiceInfo] | None = None
 ) -> list[dict[str, Any]]:
     """Newest first, one page; ids, codes, statuses, ranges and areas use the table's indexes."""
-    catalog = catalog if catalog is not None else catalogue(session)
+    catalog = catalog if catalog is not None else service_infos(session)
     stmt = select(*_columns(session, query.extensions))
     conds: list[Any] = []
     visible = _visible(catalog)
@@ -148,7 +148,7 @@ def _within(result: Iterable[Any], near: tuple[float, float, float], page: int, 
 
 
 def get_request(*, session: Session, public_id: str, base_url: str) -> dict[str, Any]:
-    catalog = catalogue(session)
+    catalog = service_infos(session)
     num = parse_public_id(public_id)
     if num is not None:
         row = (
@@ -285,7 +285,7 @@ def request_for_token(*, session: Session, token: str) -> str:
             ServiceRequest.private_token == token.strip()
         )
     ).first()
-    if row is None or not token.strip() or not catalogue(session)[row.service_id].public:
+    if row is None or not token.strip() or not service_infos(session)[row.service_id].public:
         raise NotFound(f"No such token: {token}", field="token", code="token_not_found")
     return row.public_id
 
@@ -301,7 +301,7 @@ def updates(
     get = {k: v for k, v in args.items() if v is not None and str(v).strip() != ""}
     start, end = parse_range(*dates(get, "start_date", "end_date"), now, "date")
     page, size = paging(get)
-    catalog = catalogue(session)
+    catalog = service_infos(session)
     hidden = [sid for sid, s in catalog.items() if not s.public]
     stmt = (
         select(
