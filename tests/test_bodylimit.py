@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ from server.services.photos import configure_decoding
 from tests import photo_samples
 from tests.factories import HAVERHILL_CITY_HALL, csrf
 from tests.open311_helpers import V2, api_key
+from tests.own_loop import in_own_loop
 
 LIMIT = 200_000
 
@@ -154,7 +154,9 @@ def test_a_declared_length_over_the_cap_is_refused_before_any_body_is_read() -> 
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    asyncio.run(BodyLimit(app, limit=LIMIT)(_scope([(b"content-length", b"10000000000")]), receive, send))
+    in_own_loop(
+        lambda: BodyLimit(app, limit=LIMIT)(_scope([(b"content-length", b"10000000000")]), receive, send)
+    )
     assert called == []
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["error"] == "body_too_large"
@@ -178,7 +180,7 @@ def test_a_streamed_body_stops_being_read_at_the_cap_and_the_apps_late_answer_is
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    asyncio.run(BodyLimit(app, limit=LIMIT)(_scope([]), receive, send))
+    in_own_loop(lambda: BodyLimit(app, limit=LIMIT)(_scope([]), receive, send))
     assert len(chunks_read) == LIMIT // 10_000 + 1  # the chunk that went over, and no more
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
     assert b"the app's own error" not in b"".join(m.get("body", b"") for m in sent)

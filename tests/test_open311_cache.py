@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.services.requests import Actor, change_status
 from tests.factories import make_request
 from tests.open311_helpers import V2, hide_service
+from tests.own_loop import in_own_loop
 
 STAFF = Actor(label="Dispatcher")
 
@@ -41,18 +42,6 @@ def test_etag_lets_a_client_skip_an_unchanged_list(client, session, city) -> Non
     assert again.status_code == 304 and again.content == b""
     other = client.get(f"{V2}/requests.xml", headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.text.startswith("<?xml")
-
-
-def in_own_loop(coro_fn):  # type: ignore[no-untyped-def]
-    """asyncio.run in a thread of its own: the browser tests leave an event loop running in this one."""
-    import asyncio
-    import threading
-
-    out: list = []  # type: ignore[type-arg]
-    worker = threading.Thread(target=lambda: out.append(asyncio.run(coro_fn())))
-    worker.start()
-    worker.join(10)
-    return out[0]
 
 
 def test_many_clients_missing_the_same_answer_render_it_once() -> None:

@@ -16,7 +16,10 @@ database or deadline. One pytest item per (role, operation), so `-n 2` splits th
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
+import pkgutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.core.jsonschema.patterns
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,6 +46,19 @@ from tests.conftest import empty_database, make_settings
 from tests.factories import csrf_from, login, make_request, make_user
 from tests.fake_push import BrowserKeys
 from tests.test_roles import _flat_routes, _roles
+
+
+def _import_all(package: Any) -> None:
+    """Import every schemathesis module now, at collection. pytest rewrites the asserts of a plugin's modules
+    as they are imported, and schemathesis imports many lazily, mid-test; under CPython 3.11 a parse made then
+    (deep in hypothesis, with Playwright's greenlets in the same worker) can fail with "AST constructor recursion
+    depth mismatch"."""
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".", onerror=lambda _: None):
+        with contextlib.suppress(Exception):
+            importlib.import_module(info.name)
+
+
+_import_all(schemathesis)
 
 STAFF = [r.value for r in Role]
 EXAMPLES, GUARDED_ANONYMOUS, PUBLIC_AS_STAFF = 20, 3, 5
