@@ -108,23 +108,25 @@ def parse_int(value: Any, name: str, lo: int = 0, hi: int = MAX_ID) -> int:
     """A whole number in lo..hi (ASCII digits, optional sign), or a 400 saying which bounds."""
     raw = value.strip() if isinstance(value, str) else value
     if isinstance(raw, str) and len(raw) <= 100 and re.fullmatch(r"[+-]?[0-9]+", raw):
-        n = int(
-            raw
-        )  # at most 100 digits: far below int()'s own limit, and any of them is out of range anyway
+        n = int(raw)  # at most 100 digits: far below int()'s own limit, and out of range anyway
     elif isinstance(raw, int) and not isinstance(raw, bool):
         n = raw
     else:
         raise Invalid("%(name)s must be a whole number.", field=name, code="bad_number", name=name)
     if not lo <= n <= hi:
-        raise Invalid(
-            "%(name)s must be between %(lo)s and %(hi)s.",
-            field=name,
-            code="out_of_range",
-            name=name,
-            lo=lo,
-            hi=hi,
-        )
+        raise _out_of_range(name, lo, hi)
     return n
+
+
+def _out_of_range(name: str, lo: object, hi: object) -> Invalid:
+    return Invalid(
+        "%(name)s must be between %(lo)s and %(hi)s.",
+        field=name,
+        code="out_of_range",
+        name=name,
+        lo=lo,
+        hi=hi,
+    )
 
 
 def parse_float(value: Any, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
@@ -136,14 +138,7 @@ def parse_float(value: Any, name: str, lo: float = -math.inf, hi: float = math.i
     if not math.isfinite(f):
         raise Invalid("%(name)s must be a number.", field=name, code="bad_number", name=name)
     if not lo <= f <= hi:
-        raise Invalid(
-            "%(name)s must be between %(lo)s and %(hi)s.",
-            field=name,
-            code="out_of_range",
-            name=name,
-            lo=lo,
-            hi=hi,
-        )
+        raise _out_of_range(name, lo, hi)
     return f
 
 
