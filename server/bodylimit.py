@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import open311_format as wire
-from .errors import wants_json
 from .i18n import gettext as _
+from .negotiation import is_htmx, wants_json
 
 
 class BodyLimit:
@@ -75,7 +75,7 @@ def too_large(request: Request, limit: int) -> Response:
         return wire.error(wire.fmt_of_path(path), 413, message)
     if wants_json(request):
         return JSONResponse({"error": "body_too_large", "message": message}, 413)
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return Response(f'<p class="error" role="alert">{_escape(message)}</p>', 413, media_type="text/html")
     from .templating import render
 

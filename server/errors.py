@@ -22,6 +22,7 @@ from . import open311_format as wire
 from .auth import CsrfFailed, NotAuthenticated
 from .domain.errors import DomainError, Invalid
 from .i18n import gettext as _
+from .negotiation import is_htmx, wants_json
 from .templating import render
 
 log = logging.getLogger("civic311.errors")
@@ -31,16 +32,6 @@ OPEN311 = "/open311/v2/"
 def localized(exc: DomainError) -> str:
     """The message in the request's language: the English template translated, then filled in."""
     return _(exc.template, **exc.params)
-
-
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    return (
-        "/api/" in path
-        or path.endswith(".json")
-        or "application/json" in request.headers.get("accept", "")
-        or "application/json" in request.headers.get("content-type", "")
-    )
 
 
 def _page(request: Request, status: int, title: str, message: str) -> Response:
@@ -62,7 +53,7 @@ def answer(
         response = wire.error(wire.fmt_of_path(request.url.path), status, message)
     elif wants_json(request):
         response = JSONResponse({"error": code, "message": message, "field": field}, status)
-    elif request.headers.get("hx-request"):
+    elif is_htmx(request):
         response = Response(
             f'<p class="error" role="alert">{_escape(message)}</p>', status, media_type="text/html"
         )

@@ -18,6 +18,7 @@ from .auth import csrf_token
 from .config import ROOT
 from .domain.lifecycle import BY_KIND, words
 from .domain.translated import translated
+from .negotiation import is_htmx
 
 WEB = ROOT / "web"
 FIELD = ROOT / "field"
@@ -89,7 +90,7 @@ def render(
         "csrf_token": csrf_token(request),
         "user": getattr(request.state, "user", None),
         "local_time": lambda v, fmt="%b %d, %Y %I:%M %p": local_time(request, v, fmt),
-        "is_htmx": bool(request.headers.get("hx-request")),
+        "is_htmx": is_htmx(request),
         **(context or {}),
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

@@ -22,6 +22,7 @@ from ..domain.errors import Invalid
 from ..i18n import LANGUAGES, current_language
 from ..inputs import QueryId, latitude, longitude, optional_datetime, optional_id, parse_id, text
 from ..models import Call, CallOutcome, Service, User, utcnow
+from ..negotiation import is_htmx
 from ..services import accounts, addresses, catalogue, intake, knowledge
 from ..services import calls as call_log
 from ..templating import render
@@ -35,10 +36,6 @@ OUTCOMES = [
     (CallOutcome.transferred, "Transferred"),
     (CallOutcome.other, "Other"),
 ]
-
-
-def _htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
 
 
 def _text(form: FormData, name: str, max_len: int = 4000) -> str:
@@ -77,7 +74,7 @@ def _back(call: Call, **extra: str) -> str:
 
 
 def _done(request: Request, call: Call, message: str, *, public_id: str = "", plain_url: str) -> Response:
-    if _htmx(request):
+    if is_htmx(request):
         return render(
             request,
             "operator/_done.html",
@@ -208,7 +205,7 @@ def nearby(
 
 @router.get("/kb")
 def kb_search(request: Request, user: OperatorUser, session: ReadSessionDep, kb: str = "") -> Response:
-    if not _htmx(request):
+    if not is_htmx(request):
         return RedirectResponse("/operator/call?" + urlencode({"kb": kb, **dict(request.query_params)}), 303)
     return render(
         request,
@@ -324,7 +321,7 @@ async def transfer(request: Request, user: OperatorUser, session: SessionDep) ->
             topic=_text(form, "topic", 200) or dept.name,
             **_call_fields(form),
         )
-        if _htmx(request):
+        if is_htmx(request):
             return render(
                 request, "operator/_done.html", {"call": call, "message": "transferred", "department": dept}
             )
@@ -347,7 +344,7 @@ async def end(request: Request, user: OperatorUser, session: SessionDep) -> Resp
             **_call_fields(form),
         )
         url = f"/operator?ended={call.id}"
-        if _htmx(request):
+        if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, 303)
 

@@ -23,6 +23,7 @@ from ..i18n import N_, current_language
 from ..i18n import gettext as _
 from ..inputs import latitude, longitude
 from ..models import Channel, Service, Status
+from ..negotiation import is_htmx, wants_json
 from ..ratelimit import RateLimited, address_bucket, limiter_of
 from ..services import followers
 from ..services import resident as svc
@@ -50,10 +51,6 @@ SHELL_ASSETS = (
 PUSH_WORKER_SCRIPT = "/static/js/sw-push.js"  # the web push handlers, imported by the worker
 
 
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
 # -- the report flow ----------------------------------------------------------------------------------
 
 
@@ -78,7 +75,7 @@ def report_page(
 @router.get("/report/services")
 def report_services(request: Request, session: ReadSessionDep, q: str = "") -> Response:
     services = svc.services_matching(session, q[:100])
-    if not request.headers.get("hx-request"):
+    if not is_htmx(request):
         return RedirectResponse(f"/report?{urlencode({'q': q[:100]})}", 303)
     return render(request, "resident/_services.html", {"services": services, "q": q})
 
@@ -86,7 +83,7 @@ def report_services(request: Request, session: ReadSessionDep, q: str = "") -> R
 @router.get("/report/questions")
 def report_questions(request: Request, session: ReadSessionDep, service: str) -> Response:
     chosen = svc.chosen_service(session, service)
-    if not request.headers.get("hx-request"):
+    if not is_htmx(request):
         return RedirectResponse(f"/report?service={chosen.code}", 303)
     return render(request, "resident/_questions.html", {"service": chosen})
 
@@ -245,7 +242,7 @@ async def report_submit(
                         files.append(data)  # a named file with no bytes is refused as empty
             public_id, token = await run_in_threadpool(_submit, session, reads, settings, city, form, files)
     private_url = f"/r/{public_id}?t={token}"
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse(
             {"public_id": public_id, "status_url": f"/requests/{public_id}", "private_url": private_url}, 201
         )
@@ -295,10 +292,10 @@ def follow(
     follower = followers.add_follower(
         session=session, req=req, name=name, email=email, phone=phone, push_endpoint=push_endpoint
     )
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse({"following": True, "token": follower.token}, 201)
     ctx = {"public_id": public_id.upper(), "token": follower.token, "following": True}
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return render(request, "resident/_follow.html", ctx)
     return RedirectResponse(f"/requests/{public_id.upper()}?following={follower.token}", 303)
 
@@ -309,7 +306,7 @@ def unfollow(
 ) -> Response:
     req = followers.unfollow(session=session, token=token)
     ctx = {"public_id": req.public_id, "token": "", "following": False, "stopped": True}
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return render(request, "resident/_follow.html", ctx)
     return RedirectResponse(f"/requests/{req.public_id}?stopped=1", 303)
 
@@ -338,7 +335,7 @@ def recent(
         "lat": la,
         "long": lo,
     }
-    if request.headers.get("hx-request") and request.headers.get("hx-target") == "results":
+    if is_htmx(request, "results"):
         return render(request, "resident/_results.html", ctx)
     return render(request, "resident/requests.html", ctx)
 
