@@ -89,26 +89,18 @@ def cmd_import_addresses(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from .db import make_engine, session_scope
-    from .services.accounts import create_user
-    from .services.audit import COMMAND_LINE, record
+    from .services.admin import create_user_audited
+    from .services.audit import COMMAND_LINE
 
     with session_scope(make_engine(settings)) as session:
-        user = create_user(
-            session=session,
+        user = create_user_audited(
+            session,
+            actor=COMMAND_LINE,
             email=args.email,
             name=args.name,
             role=args.role,
             password=args.password,
             crew_name=args.crew,
-        )
-        record(
-            session,
-            actor=COMMAND_LINE,
-            action="user_created",
-            target_type="user",
-            target_id=user.id,
-            email=user.email,
-            role=user.role.value,
         )
         print(f"created {user.role.value} {user.email}")
     return 0

@@ -64,3 +64,26 @@ def login(client: Any, email: str, password: str = PASSWORD) -> Any:
 
 def csrf(client: Any, page: str = "/") -> str:
     return csrf_from(client.get(page).text)
+
+
+def post_report(
+    client: Any, token: str, files: Any = None, headers: dict[str, str] | None = None, **fields: str
+) -> Any:
+    """A resident's POST /report (a pothole at City Hall unless `fields` say otherwise), answered as JSON."""
+    lat, long = HAVERHILL_CITY_HALL
+    data = {
+        "csrf_token": token,
+        "service_code": "pothole",
+        "attribute[size]": "large",
+        "lat": str(lat),
+        "long": str(long),
+        "description": "Big hole",
+        **fields,
+    }
+    return client.post(
+        "/report",
+        data=data,
+        files=files or [("photos", ("", b"", "application/octet-stream"))],
+        headers=headers or {"Accept": "application/json"},
+        follow_redirects=False,
+    )

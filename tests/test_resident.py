@@ -12,27 +12,9 @@ from server.models import Activity, Follower, Photo, ServiceRequest
 from server.services.addresses import import_addresses
 from tests import photo_samples
 from tests.factories import HAVERHILL_CITY_HALL, csrf, make_request
+from tests.factories import post_report as report
 
 LAT, LONG = HAVERHILL_CITY_HALL
-
-
-def report(client, token: str, files=None, headers=None, **fields):  # type: ignore[no-untyped-def]
-    data = {
-        "csrf_token": token,
-        "service_code": "pothole",
-        "attribute[size]": "large",
-        "lat": str(LAT),
-        "long": str(LONG),
-        "description": "Big hole",
-        **fields,
-    }
-    return client.post(
-        "/report",
-        data=data,
-        files=files or [("photos", ("", b"", "application/octet-stream"))],
-        headers=headers or {"Accept": "application/json"},
-        follow_redirects=False,
-    )
 
 
 def test_report_page_lists_services_and_search_matches_keywords(client) -> None:

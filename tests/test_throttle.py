@@ -23,7 +23,7 @@ from server.config import Settings
 from server.models import ServiceRequest
 from server.ratelimit import address_bucket
 from tests import photo_samples
-from tests.factories import HAVERHILL_CITY_HALL, csrf, login, make_user
+from tests.factories import HAVERHILL_CITY_HALL, csrf, login, make_user, post_report
 from tests.open311_helpers import V2, api_key, xml_of
 
 LAT, LONG = HAVERHILL_CITY_HALL
@@ -51,22 +51,7 @@ def device(app: Any, address: str = "testclient") -> TestClient:
 
 
 def report(client: TestClient, files: Any = None, headers: dict[str, str] | None = None, **fields: str):  # type: ignore[no-untyped-def]
-    data = {
-        "csrf_token": csrf(client, "/report"),
-        "service_code": "pothole",
-        "attribute[size]": "large",
-        "lat": str(LAT),
-        "long": str(LONG),
-        "description": "Big hole",
-        **fields,
-    }
-    return client.post(
-        "/report",
-        data=data,
-        files=files or [("photos", ("", b"", "application/octet-stream"))],
-        headers=headers or {"Accept": "application/json"},
-        follow_redirects=False,
-    )
+    return post_report(client, csrf(client, "/report"), files, headers, **fields)
 
 
 def count(session) -> int:  # type: ignore[no-untyped-def]

@@ -240,14 +240,20 @@ def add_user(
     crew = _get(session, Crew, crew_id)
     if role == Role.crew and crew is None:
         raise Invalid("A crew member belongs to a crew: choose one.", field="crew")
-    user = create_user(
-        session=session,
+    return create_user_audited(
+        session,
+        actor=actor,
         email=email,
         name=name,
         role=role,
         password=password,
         crew_name=crew.name if crew else None,
     )
+
+
+def create_user_audited(session: Session, *, actor: AuditActor, **fields: Any) -> User:
+    """`accounts.create_user` and its audit entry, for the admin page and the command line alike."""
+    user = create_user(session=session, **fields)
     record(
         session,
         actor=actor,
